@@ -1,0 +1,47 @@
+"""torch_estimator: TensorFlow's Estimator system, re-created on PyTorch.
+
+Conventional import::
+
+    import torch_estimator as est
+
+The contract: ``input_fn`` yields ``(features, labels)`` batches; ``model_fn(features, labels,
+mode, params, config)`` returns an :class:`EstimatorSpec`; an :class:`Estimator` trains,
+evaluates and predicts with it, with checkpoints, summaries and hooks. See README.md.
+"""
+
+from torch_estimator import hooks, inputs, metrics, summary, train
+from torch_estimator import verbosity as logging
+from torch_estimator.checkpoint.warm_start import WarmStartSettings
+from torch_estimator.config import RunConfig
+from torch_estimator.distributed import InputContext
+from torch_estimator.errors import CheckpointError, NanLossDuringTrainingError
+from torch_estimator.estimator import Estimator
+from torch_estimator.hooks import (
+    CheckpointSaverHook,
+    CheckpointSaverListener,
+    FinalOpsHook,
+    LoggingTensorHook,
+    NanTensorHook,
+    ProfilerHook,
+    SecondOrStepTimer,
+    SessionRunArgs,
+    SessionRunContext,
+    SessionRunHook,
+    SessionRunValues,
+    StepCounterHook,
+    StopAtStepHook,
+    SummarySaverHook,
+)
+from torch_estimator.mode_keys import ModeKeys
+from torch_estimator.modules import get_module
+from torch_estimator.spec import EstimatorSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointError", "CheckpointSaverHook", "CheckpointSaverListener", "Estimator", "EstimatorSpec",
+    "FinalOpsHook", "InputContext", "LoggingTensorHook", "ModeKeys", "NanLossDuringTrainingError",
+    "NanTensorHook", "ProfilerHook", "RunConfig", "SecondOrStepTimer", "SessionRunArgs", "SessionRunContext",
+    "SessionRunHook", "SessionRunValues", "StepCounterHook", "StopAtStepHook", "SummarySaverHook",
+    "WarmStartSettings", "get_module", "hooks", "inputs", "logging", "metrics", "summary", "train",
+]

@@ -1,0 +1,110 @@
+"""``CheckpointManager``: the ``model.ckpt-<step>`` directories of one ``model_dir``.
+
+It decides names, keeps the ``checkpoint`` index, applies ``keep_checkpoint_max`` and
+``keep_checkpoint_every_n_hours``, and picks the newest *loadable* checkpoint (falling back to an
+older one, with a warning, when the newest is damaged). Only the chief writes (the check lives
+here, in the sink, not in the training loop).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import time
+from typing import Any
+
+from torch_estimator.checkpoint import storage
+from torch_estimator.checkpoint.index import CheckpointIndex, read_index, write_index
+from torch_estimator.errors import CheckpointError
+
+logger = logging.getLogger("torch_estimator")
+
+CHECKPOINT_BASENAME = "model.ckpt"
+_STEP = re.compile(r"-(\d+)$")
+
+
+def checkpoint_step(path: str) -> int | None:
+    """The global step in a checkpoint name (``.../model.ckpt-1000`` -> 1000)."""
+    match = _STEP.search(os.path.basename(os.path.normpath(path)))
+    return int(match.group(1)) if match else None
+
+
+class CheckpointManager:
+    """Saves, lists, verifies and garbage-collects the checkpoints of ``directory``."""
+
+    def __init__(self, directory: str, keep_checkpoint_max: int | None = 5,
+                 keep_checkpoint_every_n_hours: float = 10000.0, is_chief: bool = True,
+                 basename: str = CHECKPOINT_BASENAME) -> None:
+        self.directory = directory
+        self.keep_checkpoint_max = keep_checkpoint_max or None
+        self.keep_every_secs = keep_checkpoint_every_n_hours * 3600.0
+        self.is_chief = is_chief
+        self.basename = basename
+
+    def all_checkpoints(self) -> list[str]:
+        """Full paths of the tracked checkpoints, oldest first."""
+        return [os.path.join(self.directory, name) for name in read_index(self.directory).all]
+
+    def latest(self) -> str | None:
+        """Full path of the newest checkpoint named in the index, or None (no verification)."""
+        index = read_index(self.directory)
+        return os.path.join(self.directory, index.latest) if index.latest else None
+
+    def latest_valid(self) -> str | None:
+        """The newest checkpoint that passes verification; older ones are tried with a warning."""
+        index = read_index(self.directory)
+        candidates = list(index.all)
+        if index.latest and index.latest not in candidates:
+            candidates.append(index.latest)
+        for name in reversed(candidates):
+            path = os.path.join(self.directory, name)
+            try:
+                storage.verify(path)
+                return path
+            except CheckpointError as error:
+                logger.warning("Checkpoint %s is not usable (%s); falling back to the previous one.",
+                               path, error)
+        return None
+
+    def save(self, state_dict: dict[str, Any], step: int) -> str | None:
+        """Writes checkpoint ``step`` (chief only) and updates the index; returns its path."""
+        if not self.is_chief:
+            return None
+        os.makedirs(self.directory, exist_ok=True)
+        self._remove_stale_temporaries()
+        name = f"{self.basename}-{step}"
+        path = os.path.join(self.directory, name)
+        storage.save_state(state_dict, path)
+        index = read_index(self.directory)
+        now = time.time()
+        if name in index.all:
+            position = index.all.index(name)
+            del index.all[position], index.timestamps[position]
+        index.all.append(name)
+        index.timestamps.append(now)
+        index.latest = name
+        if index.last_preserved_timestamp is None:
+            index.last_preserved_timestamp = now
+        removed = self._apply_retention(index)
+        write_index(self.directory, index)
+        for old in removed:  # delete only after the index no longer names them
+            shutil.rmtree(os.path.join(self.directory, old), ignore_errors=True)
+        return path
+
+    def _apply_retention(self, index: CheckpointIndex) -> list[str]:
+        removed = []
+        while self.keep_checkpoint_max and len(index.all) > self.keep_checkpoint_max:
+            name, stamp = index.all.pop(0), index.timestamps.pop(0)
+            if stamp - (index.last_preserved_timestamp or 0.0) >= self.keep_every_secs:
+                index.last_preserved_timestamp = stamp  # kept on disk, no longer tracked (as TF)
+            else:
+                removed.append(name)
+        return removed
+
+    def _remove_stale_temporaries(self) -> None:
+        # Left by a process killed mid-save: never loadable, since they were never renamed.
+        for entry in os.listdir(self.directory):
+            if entry.startswith(f".{self.basename}-") and ".tmp-" in entry:
+                shutil.rmtree(os.path.join(self.directory, entry), ignore_errors=True)

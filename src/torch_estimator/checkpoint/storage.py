@@ -1,0 +1,171 @@
+"""Reading and writing one checkpoint directory with ``torch.distributed.checkpoint`` (DCP).
+
+A checkpoint ``model.ckpt-<step>/`` holds DCP's files and a ``manifest.json`` with the size and
+CRC32 of each file. It is written under a temporary name and renamed when complete, so a crash
+never leaves a half-written checkpoint under a real name; the manifest catches later damage
+(a truncated or corrupted file), and the reader then falls back to an older checkpoint.
+
+Keys inside a checkpoint (DCP flattens nested dicts with dots):
+
+* ``model.<module name>.<parameter>``: the weights of every ``est.get_module`` module;
+* ``optimizer.<optimizer name>.state|param_groups...``: optimizer state keyed by parameter name
+  (``torch.distributed.checkpoint.state_dict``), so it reshards and survives reordering;
+* ``global_step``, ``rng.torch`` (and ``rng.cuda``), ``scaler.*``, ``extra.*``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import warnings
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
+from torch import nn
+from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict, set_optimizer_state_dict
+
+from torch_estimator.errors import CheckpointError, message
+
+MANIFEST = "manifest.json"
+
+
+@contextlib.contextmanager
+def _quiet_single_process() -> Iterator[bool]:
+    """DCP warns on every call without a process group; single-process use is intended here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        yield not (dist.is_available() and dist.is_initialized())
+
+
+def save_state(state_dict: dict[str, Any], path: str) -> None:
+    """Writes ``state_dict`` to the checkpoint directory ``path`` atomically."""
+    parent, name = os.path.split(path)
+    tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with _quiet_single_process() as no_dist:
+        dcp.save(state_dict, checkpoint_id=tmp, no_dist=no_dist)
+    _write_manifest(tmp)
+    if os.path.exists(path):  # re-saving the same step (e.g. after a restart): replace it
+        shutil.rmtree(path)
+    os.replace(tmp, path)
+    _fsync_dir(parent)
+
+
+def _write_manifest(directory: str) -> None:
+    files = {name: [os.path.getsize(os.path.join(directory, name)), _crc32(os.path.join(directory, name))]
+             for name in sorted(os.listdir(directory))}
+    with open(os.path.join(directory, MANIFEST), "w", encoding="utf-8") as f:
+        json.dump({"format": "torch_estimator/dcp-1", "files": files}, f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _crc32(path: str) -> int:
+    crc = 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def verify(path: str) -> None:
+    """Raises :class:`CheckpointError` unless every file matches the manifest."""
+    try:
+        with open(os.path.join(path, MANIFEST), encoding="utf-8") as f:
+            files = json.load(f)["files"]
+    except (OSError, ValueError, KeyError) as error:
+        raise CheckpointError(f"{path}: unreadable manifest ({error})") from error
+    for name, (size, crc) in files.items():
+        file = os.path.join(path, name)
+        if not os.path.exists(file) or os.path.getsize(file) != size or _crc32(file) != crc:
+            raise CheckpointError(f"{path}: {name} is missing, truncated or corrupted")
+
+
+def keys(path: str) -> dict[str, Any]:
+    """Flattened key -> DCP metadata (``.size`` for tensors) of the checkpoint at ``path``."""
+    return dict(dcp.FileSystemReader(path).read_metadata().state_dict_metadata)
+
+
+def load_into(state_dict: dict[str, Any], path: str) -> None:
+    """Loads the keys present in ``state_dict`` from ``path``, in place."""
+    with _quiet_single_process() as no_dist:
+        dcp.load(state_dict, checkpoint_id=path, no_dist=no_dist)
+
+
+def load_objects(path: str, names: list[str]) -> dict[str, Any]:
+    """Loads small non-tensor or tensor values (``global_step``, ``rng.torch``...) by flat key."""
+    available = keys(path)
+    request: dict[str, Any] = {}
+    for name in names:
+        meta = available.get(name)
+        if meta is None:
+            continue
+        size = getattr(meta, "size", None)
+        request[name] = torch.empty(size, dtype=meta.properties.dtype) if size is not None else 0
+    if request:
+        load_into(request, path)
+    return request
+
+
+def module_state(name: str, module: nn.Module) -> dict[str, torch.Tensor]:
+    return {f"{name}.{key}": value for key, value in module.state_dict().items()}
+
+
+def load_module(path: str, name: str, module: nn.Module, rename: dict[str, str] | None = None) -> None:
+    """Loads the weights of registry child ``name`` from the checkpoint at ``path``."""
+    wanted = module_state(name, module)
+    available = keys(path)
+    source = {key: (rename or {}).get(key, key) for key in wanted}
+    missing = sorted(key for key, src in source.items() if f"model.{src}" not in available)
+    if missing:
+        raise CheckpointError(message(
+            f"The checkpoint has no values for module {name!r}",
+            expected=f"keys {missing[:5]} in {path}",
+            fix="The model changed since the checkpoint was written: use a new model_dir, or "
+                "warm_start_from=est.WarmStartSettings(...) to load the matching parts",
+            missing=missing[:5]))
+    request = {"model": {source[key]: value for key, value in wanted.items()}}
+    try:
+        load_into(request, path)
+    except Exception as error:  # DCP raises assorted types for shape/dtype mismatches
+        raise CheckpointError(message(f"Could not load module {name!r} from {path}",
+                                      fix="Check that the model's shapes match the checkpoint",
+                                      error=str(error)[:300])) from error
+    loaded = {key: request["model"][source[key]] for key in wanted}
+    module.load_state_dict({key[len(name) + 1:]: value for key, value in loaded.items()})
+
+
+def optimizer_state(registry: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    return get_optimizer_state_dict(registry, optimizer)
+
+
+def load_optimizer(path: str, name: str, registry: nn.Module, optimizer: torch.optim.Optimizer) -> bool:
+    """Loads optimizer ``name``; False when the checkpoint has no state for it (e.g. step 0)."""
+    prefix = f"optimizer.{name}."
+    if not any(key.startswith(prefix) for key in keys(path)):
+        return False
+    state = get_optimizer_state_dict(registry, optimizer)
+    load_into({"optimizer": {name: state}}, path)
+    set_optimizer_state_dict(registry, optimizer, optim_state_dict=state)
+    return True
+
+
+def load_scaler(path: str, scaler: Any) -> None:
+    """Loads a ``GradScaler``'s state when the checkpoint has one."""
+    values = load_objects(path, [f"scaler.{key}" for key in scaler.state_dict()])
+    if values:
+        scaler.load_state_dict({key[len("scaler."):]: value for key, value in values.items()})

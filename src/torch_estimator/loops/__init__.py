@@ -1,0 +1,1 @@
+"""The train, evaluate and predict loops: plain functions over explicit state."""

@@ -1,0 +1,89 @@
+"""The evaluation loop: stream batches through ``model_fn`` in EVAL mode and reduce metrics.
+
+Two losses are reported (both with TensorFlow's names):
+
+* ``loss``: the mean of the per-batch losses (TensorFlow's definition for ``evaluate``);
+* ``average_loss``: the per-batch losses weighted by batch size, i.e. the mean over examples
+  when ``model_fn``'s loss is a per-example mean. It differs from ``loss`` only when the last
+  batch is smaller. A metric of the same name from ``eval_metric_ops`` (canned heads define
+  one) takes precedence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import torch
+
+from torch_estimator.errors import message
+from torch_estimator.inputs.structure import batch_size_of
+from torch_estimator.loops.hook_runner import HookRunner, StepOutputs
+from torch_estimator.metrics import compute_value
+from torch_estimator.mode_keys import ModeKeys
+from torch_estimator.modules import ModelFnContext, model_fn_scope, watch_parameter_creation
+from torch_estimator.spec import EstimatorSpec
+from torch_estimator.state import TrainState
+
+
+def evaluate_loop(
+    state: TrainState,
+    batches: Iterator[tuple[Any, Any]],
+    model_fn: Callable[[Any, Any, str], EstimatorSpec],
+    hooks: Iterable[Any],
+    *,
+    device: torch.device,
+    steps: int | None,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> dict[str, Any]:
+    """Evaluates ``steps`` batches (all when None); returns plain Python numbers.
+
+    Returns:
+        ``{"loss", "average_loss", <metrics>..., "global_step"}``.
+
+    Raises:
+        ValueError: if the input yields no batch.
+    """
+    state.registry.eval()
+    context = ModelFnContext(state.registry, ModeKeys.EVAL, device, global_step=state.global_step,
+                             optimizers=state.optimizers)
+    runner = HookRunner(hooks, session=state)
+    runner.begin()
+    accumulators: dict[str, Any] = {}
+    loss_sum = weighted_sum = torch.zeros((), dtype=torch.float64, device=device)
+    batches_seen = examples = 0
+    with torch.no_grad(), watch_parameter_creation():
+        for features, labels in batches:
+            if steps is not None and batches_seen >= steps:
+                break
+            if batches_seen:
+                context.summaries = [] if runner.before_run() else None
+            with model_fn_scope(context), autocast():
+                spec = model_fn(features, labels, ModeKeys.EVAL)
+            if not batches_seen:
+                runner.create_session(spec.evaluation_hooks)
+                runner.before_run()
+            size = batch_size_of(features) or 1
+            loss = spec.loss.detach().to(torch.float64)
+            loss_sum = loss_sum + loss
+            weighted_sum = weighted_sum + loss * size
+            batches_seen += 1
+            examples += size
+            for name, op in spec.eval_metric_ops.items():
+                metric = accumulators.get(name)
+                if metric is None:
+                    metric = accumulators[name] = op.create().to(device)
+                op.update(metric)
+            runner.after_run(StepOutputs(spec.predictions, spec.loss, state.global_step, context.summaries))
+            if runner.stop_requested:
+                break
+    if not batches_seen:
+        raise ValueError(message("Evaluation got no batch from input_fn", expected="at least one batch",
+                                 fix="Check that eval input_fn yields data (steps=None reads it to the end)",
+                                 steps=steps))
+    runner.end()
+    results: dict[str, Any] = {"loss": float(loss_sum / batches_seen), "average_loss": float(weighted_sum / examples)}
+    results.update({name: compute_value(metric) for name, metric in accumulators.items()})
+    results["global_step"] = state.global_step
+    return results
