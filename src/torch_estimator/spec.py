@@ -151,7 +151,9 @@ def _metric_ops(ops: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 
 def _hooks(hooks: Any, field: str) -> tuple:
-    hooks = tuple(hooks or ())
+    if not hooks:
+        return ()
+    hooks = tuple(hooks)
     for hook in hooks:
         if not all(hasattr(hook, m) for m in ("begin", "before_run", "after_run", "end")):
             raise TypeError(message(f"EstimatorSpec.{field} must hold SessionRunHooks",

@@ -33,6 +33,9 @@ class TrainState:
         restore_from: Checkpoint that modules and optimizers created later must be loaded from.
         warm_start: Settings applied to modules created later when there is no checkpoint.
         compile_modules: ``torch.compile`` each module when it is created (``RunConfig.compile``).
+        restored_rng: ``(global_step, RNG state)`` of the last restore for training: modules
+            created during that step put the RNG back, so that their (discarded) random
+            initialisation does not shift the random stream (dropout) of the resumed run.
     """
 
     registry: ModuleRegistry = dataclasses.field(default_factory=ModuleRegistry)
@@ -43,6 +46,7 @@ class TrainState:
     restore_from: str | None = None
     warm_start: WarmStartSettings | None = None
     compile_modules: bool = False
+    restored_rng: tuple[int, torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
         self.registry.on_create = self._module_created
@@ -53,8 +57,10 @@ class TrainState:
         optimizers now, and modules created later on creation."""
         values = storage.load_objects(path, ["global_step", "rng.torch"])
         self.global_step = int(values.get("global_step", 0))
+        self.restored_rng = None
         if rng and "rng.torch" in values:
             torch.set_rng_state(values["rng.torch"])
+            self.restored_rng = (self.global_step, values["rng.torch"])
         for name, module in self.registry.named_children():
             storage.load_module(path, name, module)
         for name, optimizer in self.optimizers.items():
@@ -69,6 +75,8 @@ class TrainState:
             module.compile()  # in place: parameter names, and so checkpoint keys, are unchanged
         if self.restore_from is not None:
             storage.load_module(self.restore_from, name, module)
+            if self.restored_rng is not None and self.restored_rng[0] == self.global_step:
+                torch.set_rng_state(self.restored_rng[1])
         elif self.warm_start is not None:
             loaded = warm_start_module(self.warm_start, name, module)
             if loaded:

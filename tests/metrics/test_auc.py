@@ -39,8 +39,9 @@ def test_matches_tensorflow_formula(stream, curve, summation_method):
 def test_given_thresholds_match_tensorflow_formula(stream, curve):
     labels, scores, _ = scored_batch(300, seed=7)
     thresholds = [0.9, 0.2, 0.5, 0.35, 0.7]  # unsorted: TF sorts them
-    got = stream(metrics.auc(labels, scores, thresholds=thresholds, curve=curve, summation_method="careful_interpolation"))
-    expected = numpy_auc(labels.numpy(), scores.numpy(), thresholds=thresholds, curve=curve, summation_method="careful_interpolation")
+    options = dict(thresholds=thresholds, curve=curve, summation_method="careful_interpolation")
+    got = stream(metrics.auc(labels, scores, **options))
+    expected = numpy_auc(labels.numpy(), scores.numpy(), **options)
     assert got == pytest.approx(expected, abs=2e-6)
 
 
@@ -176,4 +177,5 @@ def test_bad_thresholds_are_rejected():
 
 def test_numpy_reference_agrees_with_keras_docstring_example():
     # Guards the reference itself: keras.metrics.AUC(num_thresholds=3) documents 0.75 here.
-    assert numpy_auc(np.array([0, 0, 1, 1]), np.array([0, 0.5, 0.3, 0.9]), num_thresholds=3) == pytest.approx(0.75, abs=1e-6)
+    value = numpy_auc(np.array([0, 0, 1, 1]), np.array([0, 0.5, 0.3, 0.9]), num_thresholds=3)
+    assert value == pytest.approx(0.75, abs=1e-6)

@@ -44,7 +44,8 @@ def _evaluate(batches: list[tuple[int, int]]) -> dict[str, float | list[float]]:
         accumulator = None
         for start, stop in batches:
             op = fn(labels[start:stop], predictions[start:stop], weights[start:stop])
-            accumulator = accumulator or op.create()
+            if accumulator is None:
+                accumulator = op.create()
             op.update(accumulator)
         values[name] = metrics.compute_value(accumulator)
     return values

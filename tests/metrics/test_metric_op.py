@@ -104,33 +104,3 @@ def test_compute_value_rejects_non_numeric_values():
     metric.update()
     with pytest.raises(TypeError, match=r"The value of Named is not a number or a tensor.*value_type='dict'"):
         compute_value(metric)
-
-
-def test_public_api_is_exactly_the_documented_names():
-    assert sorted(metrics.__all__) == sorted(
-        [
-            "MetricOp",
-            "compute_value",
-            "accuracy",
-            "auc",
-            "precision",
-            "recall",
-            "mean",
-            "mean_squared_error",
-            "root_mean_squared_error",
-            "mean_absolute_error",
-            "mean_relative_error",
-            "true_positives",
-            "false_positives",
-            "true_negatives",
-            "false_negatives",
-            "precision_at_thresholds",
-            "recall_at_thresholds",
-            "true_positives_at_thresholds",
-            "false_positives_at_thresholds",
-            "true_negatives_at_thresholds",
-            "false_negatives_at_thresholds",
-        ]
-    )
-    for name in metrics.__all__:
-        assert callable(getattr(metrics, name))

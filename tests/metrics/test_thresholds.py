@@ -48,7 +48,8 @@ def test_matches_brute_force_tensorflow_algorithm(stream, name, weighted):
     labels, predictions, weights = random_batch(3)
     weights = weights if weighted else None
     got = stream(FUNCTIONS[name](labels, predictions, THRESHOLDS, weights))
-    expected = numpy_metric(name, labels.numpy(), predictions.numpy(), THRESHOLDS, None if weights is None else weights.numpy())
+    numpy_weights = None if weights is None else weights.numpy()
+    expected = numpy_metric(name, labels.numpy(), predictions.numpy(), THRESHOLDS, numpy_weights)
     assert isinstance(got, list) and len(got) == len(THRESHOLDS)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 

@@ -229,8 +229,7 @@ def test_minimizes_least_squares():
 
 
 @pytest.mark.parametrize("name, value, expected", [
-    ("lr", 0.0, "a finite number > 0.0"),
-    ("lr", -0.1, "a finite number > 0.0"),
+    ("lr", -0.1, "a finite number >= 0.0"),
     ("initial_accumulator_value", -1.0, "a finite number >= 0.0"),
     ("l1_regularization_strength", -0.5, "a finite number >= 0.0"),
     ("l2_regularization_strength", float("nan"), "a finite number >= 0.0"),
@@ -270,15 +269,39 @@ def test_param_group_override_is_checked():
         Ftrl([{"params": [torch.nn.Parameter(torch.zeros(1))], "l2_regularization_strength": -1.0}])
 
 
-def test_learning_rate_set_to_zero_between_steps_error():
+def test_learning_rate_set_below_zero_between_steps_error():
     var = torch.nn.Parameter(torch.ones(1))
     opt = Ftrl([var], lr=0.1)
-    opt.param_groups[0]["lr"] = 0.0  # e.g. a schedule that decays to exactly 0
+    opt.param_groups[0]["lr"] = -0.1  # e.g. a broken schedule
     var.grad = torch.ones(1)
     with pytest.raises(ValueError, match=re.escape(
-            "Ftrl lr is out of range. Expected a finite number > 0.0. Received: lr=0.0.")):
+            "Ftrl lr is out of range. Expected a finite number >= 0.0. Received: lr=-0.1.")):
         opt.step()
     assert var.item() == 1.0
+
+
+def test_zero_learning_rate_creates_state_without_updating():
+    # torch.distributed.checkpoint's get_optimizer_state_dict initialises state with a zero-lr step.
+    var = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    opt = Ftrl([var], lr=0.0, initial_accumulator_value=0.1)
+    var.grad = torch.ones(2)
+    opt.step()
+    assert torch.equal(var.detach(), torch.tensor([1.0, -2.0]))
+    assert torch.equal(opt.state[var]["accumulator"], torch.full((2,), 0.1))
+
+
+def test_ftrl_state_round_trips_through_the_estimator_checkpoint(make_estimator, regression, tmp_path):
+    features, labels = regression
+    train_input = lambda: (features, labels)  # noqa: E731 - the same batch every step, in every run
+    params = {"optimizer": "Ftrl", "lr": 0.2}
+    uninterrupted = make_estimator(params=params, model_dir=str(tmp_path / "a"))
+    uninterrupted.train(train_input, steps=5)
+    make_estimator(params=params, model_dir=str(tmp_path / "b")).train(train_input, steps=3)
+    resumed = make_estimator(params=params, model_dir=str(tmp_path / "b"))  # restores weights + FTRL state
+    resumed.train(train_input, steps=2)
+    assert resumed.get_variable_value("global_step") == 5
+    for name in ("net.weight", "optimizer.optimizer.state.net.weight.linear"):
+        assert np.array_equal(resumed.get_variable_value(name), uninterrupted.get_variable_value(name))
 
 
 def test_sparse_gradient_error():
@@ -287,7 +310,8 @@ def test_sparse_gradient_error():
     embedding(torch.tensor([1, 2])).sum().backward()
     with pytest.raises(TypeError, match=re.escape(
             "Ftrl does not support sparse gradients. Expected a dense gradient. "
-            "Received: layout=torch.sparse_coo. Use nn.Embedding(..., sparse=False) or nn.EmbeddingBag(..., sparse=False).")):
+            "Received: layout=torch.sparse_coo. "
+            "Use nn.Embedding(..., sparse=False) or nn.EmbeddingBag(..., sparse=False).")):
         opt.step()
 
 

@@ -239,7 +239,8 @@ def test_unsupported_kind_error():
 def test_invalid_learning_rate_error(learning_rate):
     with pytest.raises(ValueError, match=re.escape(
             f"learning_rate must be a positive number. Expected a finite float > 0. Received: "
-            f"learning_rate={learning_rate!r}. Pass e.g. learning_rate=0.01, or None for the optimizer's default.")):
+            f"learning_rate={learning_rate!r}. "
+            "Pass e.g. learning_rate=0.01, or None for the optimizer's default.")):
         make_optimizer("SGD", _params(), learning_rate=learning_rate)
 
 

@@ -15,11 +15,13 @@ Paths are relative to the directory (TensorFlow's ``save_relative_paths=True``),
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
 
 INDEX_FILENAME = "checkpoint"
+TEMPORARY_INFIX = ".tmp-"  # "checkpoint.tmp-<pid>": left only by a process killed mid-write
 _LINE = re.compile(r'^\s*(\w+)\s*:\s*"?([^"]*)"?\s*$')
 
 
@@ -70,9 +72,14 @@ def write_index(directory: str, index: CheckpointIndex) -> None:
     if index.last_preserved_timestamp is not None:
         lines.append(f"last_preserved_timestamp: {index.last_preserved_timestamp!r}")
     path = os.path.join(directory, INDEX_FILENAME)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    tmp = f"{path}{TEMPORARY_INFIX}{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise

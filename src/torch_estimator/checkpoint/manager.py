@@ -16,7 +16,13 @@ import time
 from typing import Any
 
 from torch_estimator.checkpoint import storage
-from torch_estimator.checkpoint.index import CheckpointIndex, read_index, write_index
+from torch_estimator.checkpoint.index import (
+    INDEX_FILENAME,
+    TEMPORARY_INFIX,
+    CheckpointIndex,
+    read_index,
+    write_index,
+)
 from torch_estimator.errors import CheckpointError
 
 logger = logging.getLogger("torch_estimator")
@@ -106,5 +112,8 @@ class CheckpointManager:
     def _remove_stale_temporaries(self) -> None:
         # Left by a process killed mid-save: never loadable, since they were never renamed.
         for entry in os.listdir(self.directory):
+            path = os.path.join(self.directory, entry)
             if entry.startswith(f".{self.basename}-") and ".tmp-" in entry:
-                shutil.rmtree(os.path.join(self.directory, entry), ignore_errors=True)
+                shutil.rmtree(path, ignore_errors=True)
+            elif entry.startswith(INDEX_FILENAME + TEMPORARY_INFIX) and os.path.isfile(path):
+                os.remove(path)

@@ -28,7 +28,7 @@ import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch import nn
-from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict, set_optimizer_state_dict
+from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
 from torch_estimator.errors import CheckpointError, message
 
@@ -103,7 +103,10 @@ def keys(path: str) -> dict[str, Any]:
 def load_into(state_dict: dict[str, Any], path: str) -> None:
     """Loads the keys present in ``state_dict`` from ``path``, in place."""
     with _quiet_single_process() as no_dist:
-        dcp.load(state_dict, checkpoint_id=path, no_dist=no_dist)
+        try:
+            dcp.load(state_dict, checkpoint_id=path, no_dist=no_dist)
+        except dcp.CheckpointException as error:  # a BaseException: `except Exception` would miss it
+            raise CheckpointError("; ".join(str(cause) for cause, _ in error.failures.values())) from error
 
 
 def load_objects(path: str, names: list[str]) -> dict[str, Any]:
@@ -141,7 +144,7 @@ def load_module(path: str, name: str, module: nn.Module, rename: dict[str, str] 
     request = {"model": {source[key]: value for key, value in wanted.items()}}
     try:
         load_into(request, path)
-    except Exception as error:  # DCP raises assorted types for shape/dtype mismatches
+    except Exception as error:  # shape or dtype mismatches
         raise CheckpointError(message(f"Could not load module {name!r} from {path}",
                                       fix="Check that the model's shapes match the checkpoint",
                                       error=str(error)[:300])) from error
@@ -154,13 +157,39 @@ def optimizer_state(registry: nn.Module, optimizer: torch.optim.Optimizer) -> di
 
 
 def load_optimizer(path: str, name: str, registry: nn.Module, optimizer: torch.optim.Optimizer) -> bool:
-    """Loads optimizer ``name``; False when the checkpoint has no state for it (e.g. step 0)."""
+    """Loads optimizer ``name``; False when the checkpoint has no state for it (e.g. step 0).
+
+    The checkpoint's ``state.<param name>.<key>`` and ``param_groups.<i>.<key>`` values are
+    mapped onto this optimizer's parameters by name and given to ``optimizer.load_state_dict``.
+    DCP's ``set_optimizer_state_dict`` is not used here: it first runs an in-place
+    zero-gradient ``step()``, which breaks backward when the optimizer is created (and so
+    restored) between the forward and backward passes of a step, as ``minimize`` does.
+    """
     prefix = f"optimizer.{name}."
-    if not any(key.startswith(prefix) for key in keys(path)):
+    values = load_objects(path, [key for key in keys(path) if key.startswith(prefix)])
+    if not values:
         return False
-    state = get_optimizer_state_dict(registry, optimizer)
-    load_into({"optimizer": {name: state}}, path)
-    set_optimizer_state_dict(registry, optimizer, optim_state_dict=state)
+    values = {key[len(prefix):]: value for key, value in values.items()}
+    names = {id(p): fqn for fqn, p in registry.named_parameters(remove_duplicate=False)}
+    groups = [[names.get(id(p)) for p in group["params"]] for group in optimizer.param_groups]
+    saved = [values.get(f"param_groups.{i}.params") for i in range(len(groups) + 1)]
+    if saved[-1] is not None or [sorted(group or []) for group in saved[:-1]] != [sorted(g) for g in groups]:
+        raise CheckpointError(message(f"The checkpoint's optimizer {name!r} was made for other parameters",
+                                      expected=f"parameter groups {groups}", fix="Use a new model_dir, or keep "
+                                      "the optimizer's parameters as they were", saved=saved[:-1], path=path))
+    state: dict[int, dict[str, Any]] = {}
+    native_groups = []
+    for i, group in enumerate(groups):
+        hyper = {key[len(f"param_groups.{i}."):]: value for key, value in values.items()
+                 if key.startswith(f"param_groups.{i}.")}
+        start = sum(len(g) for g in groups[:i])
+        native_groups.append({**hyper, "params": list(range(start, start + len(group)))})
+        for index, fqn in enumerate(group, start):
+            entry = {key[len(f"state.{fqn}."):]: value for key, value in values.items()
+                     if key.startswith(f"state.{fqn}.")}
+            if entry:
+                state[index] = entry
+    optimizer.load_state_dict({"state": state, "param_groups": native_groups})
     return True
 
 

@@ -23,6 +23,10 @@ from torch_estimator.summary.writer import SummarySink
 
 logger = logging.getLogger("torch_estimator")
 
+# Requests are immutable: reuse them instead of building new ones every step.
+_GLOBAL_STEP = SessionRunArgs("global_step")
+_SUMMARY_FETCHES = SessionRunArgs({"loss": "loss", "step": "global_step", "summaries": "summaries"})
+
 
 def _exactly_one(every_secs: Any, every_steps: Any, first: str, second: str) -> None:
     if (every_secs is None) == (every_steps is None):
@@ -48,7 +52,8 @@ class LoggingTensorHook(SessionRunHook):
         if not at_end:
             _exactly_one(every_n_iter, every_n_secs, "every_n_iter", "every_n_secs")
         self._tensors = dict(tensors) if isinstance(tensors, Mapping) else {name: name for name in tensors}
-        self._timer = SecondOrStepTimer(every_n_secs, every_n_iter) if (every_n_iter or every_n_secs) else None
+        periodic = every_n_iter is not None or every_n_secs is not None  # 0 is invalid, not "never"
+        self._timer = SecondOrStepTimer(every_n_secs, every_n_iter) if periodic else None
         self._at_end = at_end
         self._formatter = formatter
         self._iter = 0
@@ -95,7 +100,7 @@ class StopAtStepHook(SessionRunHook):
             self._last_step = session.global_step + self._num_steps
 
     def before_run(self, run_context: SessionRunContext) -> SessionRunArgs:
-        return SessionRunArgs("global_step")
+        return _GLOBAL_STEP
 
     def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
         if run_values.results >= self._last_step:
@@ -106,11 +111,11 @@ class NanTensorHook(SessionRunHook):
     """Raises ``NanLossDuringTrainingError`` (or only stops) when the loss is NaN or infinite."""
 
     def __init__(self, loss_tensor: str = "loss", fail_on_nan_loss: bool = True) -> None:
-        self._loss = loss_tensor
+        self._request = SessionRunArgs((loss_tensor, "global_step"))
         self._fail = fail_on_nan_loss
 
     def before_run(self, run_context: SessionRunContext) -> SessionRunArgs:
-        return SessionRunArgs([self._loss, "global_step"])
+        return self._request
 
     def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
         loss, step = run_values.results
@@ -143,7 +148,7 @@ class StepCounterHook(SessionRunHook):
         self._timer.reset()
 
     def before_run(self, run_context: SessionRunContext) -> SessionRunArgs:
-        return SessionRunArgs("global_step")
+        return _GLOBAL_STEP
 
     def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
         step = run_values.results
@@ -156,6 +161,10 @@ class StepCounterHook(SessionRunHook):
                 self._sink.scalar("global_step/sec", rate, step)
             if self._log:
                 logger.info("global_step/sec: %g", rate)
+
+    def end(self, session: Any) -> None:
+        if self._sink is not None:  # the writer queues events on a background thread
+            self._sink.flush()
 
 
 class SummarySaverHook(SessionRunHook):
@@ -184,7 +193,7 @@ class SummarySaverHook(SessionRunHook):
     def before_run(self, run_context: SessionRunContext) -> SessionRunArgs | None:
         if not self._timer.should_trigger_for_step(self._step):
             return None
-        return SessionRunArgs({"loss": "loss", "step": "global_step", "summaries": "summaries"})
+        return _SUMMARY_FETCHES
 
     def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
         values = run_values.results
@@ -237,7 +246,7 @@ class CheckpointSaverHook(SessionRunHook):
         self._timer.update_last_triggered_step(session.global_step)
 
     def before_run(self, run_context: SessionRunContext) -> SessionRunArgs:
-        return SessionRunArgs("global_step")
+        return _GLOBAL_STEP
 
     def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
         step = run_values.results
@@ -274,7 +283,8 @@ class ProfilerHook(SessionRunHook):
 
     Writes a Chrome trace ``timeline-<step>.json`` into ``output_dir`` (open it in
     ``chrome://tracing`` or Perfetto). ``show_dataflow`` records tensor shapes,
-    ``show_memory`` allocations.
+    ``show_memory`` allocations. As in TensorFlow, the first step is not recorded: the first
+    profiled step is ``save_steps`` after the start.
     """
 
     def __init__(self, save_steps: int | None = None, save_secs: float | None = None, output_dir: str = "",
@@ -288,6 +298,9 @@ class ProfilerHook(SessionRunHook):
 
     def after_create_session(self, session: Any, coord: Any) -> None:
         self._step = session.global_step
+        # The first step's before_run comes after its model_fn call (it builds the modules), so a
+        # trace of it would miss the forward pass; it is also dominated by one-time setup.
+        self._timer.update_last_triggered_step(session.global_step)
 
     def before_run(self, run_context: SessionRunContext) -> SessionRunArgs:
         if self._timer.should_trigger_for_step(self._step + 1):

@@ -15,6 +15,7 @@ from typing import Any
 from torch_estimator.hooks.session_run_hook import SessionRunArgs, SessionRunContext, SessionRunHook, SessionRunValues
 
 logger = logging.getLogger("torch_estimator")
+_LOSS_AND_STEP = SessionRunArgs(("loss", "global_step"))
 
 
 class ProgressHook(SessionRunHook):
@@ -44,10 +45,10 @@ class ProgressHook(SessionRunHook):
                              mininterval=0.2, desc="train")
 
     def before_run(self, run_context: SessionRunContext) -> SessionRunArgs:
-        return SessionRunArgs({"loss": "loss", "step": "global_step"})
+        return _LOSS_AND_STEP
 
     def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
-        self._loss, step = run_values.results["loss"], run_values.results["step"]
+        self._loss, step = run_values.results
         if self._bar is not None:
             self._bar.update(1)
         if step % self._every == 0:

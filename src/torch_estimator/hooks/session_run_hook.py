@@ -104,16 +104,34 @@ def resolve_fetches(fetches: Any, lookup: Callable[[str], Any]) -> Any:
     """Replaces every name in a fetch structure with ``lookup(name)``."""
     if fetches is None:
         return None
-    if isinstance(fetches, str):
+    if type(fetches) is str:
         return lookup(fetches)
     if isinstance(fetches, Mapping):
-        return {key: resolve_fetches(value, lookup) for key, value in fetches.items()}
+        return {key: lookup(value) if type(value) is str else resolve_fetches(value, lookup)
+                for key, value in fetches.items()}
     if isinstance(fetches, (list, tuple)):
-        return type(fetches)(resolve_fetches(value, lookup) for value in fetches)
-    raise TypeError(message("A hook fetch must be a name, or a list/tuple/dict of names",
-                            expected="'loss', 'global_step', a predictions key or 'summaries'",
-                            fix="Fetch values by name; tensors from model_fn change every step",
-                            fetch=type(fetches).__name__))
+        return type(fetches)(lookup(value) if type(value) is str else resolve_fetches(value, lookup)
+                             for value in fetches)
+    if isinstance(fetches, str):  # a str subclass (np.str_, a str Enum) is a name too
+        return lookup(str(fetches))
+    raise _not_a_fetch(fetches)
+
+
+def mentions(fetches: Any, name: str) -> bool:
+    """Whether ``name`` is fetched (fast for the flat structures hooks use)."""
+    if isinstance(fetches, str):
+        return fetches == name
+    if isinstance(fetches, Mapping):
+        values = fetches.values()
+    elif isinstance(fetches, (list, tuple)):
+        values = fetches
+    elif fetches is None:
+        return False
+    else:  # `name in tensor` or `name in 3` would fail with an unrelated message
+        raise _not_a_fetch(fetches)
+    if name in values:
+        return True
+    return any(not isinstance(value, str) and mentions(value, name) for value in values)
 
 
 def fetch_names(fetches: Any) -> list[str]:
@@ -122,8 +140,20 @@ def fetch_names(fetches: Any) -> list[str]:
         return []
     if isinstance(fetches, str):
         return [fetches]
-    values = fetches.values() if isinstance(fetches, Mapping) else fetches
+    if isinstance(fetches, Mapping):
+        values = fetches.values()
+    elif isinstance(fetches, (list, tuple)):
+        values = fetches
+    else:
+        raise _not_a_fetch(fetches)
     return [name for value in values for name in fetch_names(value)]
+
+
+def _not_a_fetch(fetches: Any) -> TypeError:
+    return TypeError(message("A hook fetch must be a name, or a list/tuple/dict of names",
+                             expected="'loss', 'global_step', a predictions key or 'summaries'",
+                             fix="Fetch values by name; tensors from model_fn change every step",
+                             fetch=type(fetches).__name__))
 
 
 class SecondOrStepTimer:

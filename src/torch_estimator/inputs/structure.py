@@ -22,6 +22,8 @@ import torch
 
 def to_tensor(value: Any, device: torch.device | str | None = None) -> Any:
     """Converts one leaf (array, tensor, scalar) following the module's rules."""
+    if type(value) is torch.Tensor and device is None:  # the per-batch common case: nothing to do
+        return value
     if isinstance(value, torch.Tensor):
         return value if device is None else value.to(device, non_blocking=True)
     if not isinstance(value, np.ndarray):
@@ -39,6 +41,9 @@ def to_tensors(structure: Any, device: torch.device | str | None = None) -> Any:
     """Applies :func:`to_tensor` to every leaf of a dict / tuple / list structure."""
     if structure is None:
         return None
+    if type(structure) is dict:  # exact-type checks first: ABC isinstance is slow per batch
+        return {key: to_tensor(value, device) if type(value) is torch.Tensor else to_tensors(value, device)
+                for key, value in structure.items()}
     if isinstance(structure, Mapping):
         return {key: to_tensors(value, device) for key, value in structure.items()}
     if isinstance(structure, tuple):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from torch_estimator.errors import message
 from torch_estimator.hooks.session_run_hook import (
     SessionRunContext,
     SessionRunValues,
-    fetch_names,
+    mentions,
     resolve_fetches,
 )
 
@@ -30,7 +31,7 @@ class StepOutputs:
     def __call__(self, name: str) -> Any:
         if name == "loss":
             if self._loss is None and self.loss_tensor is not None:
-                self._loss = float(self.loss_tensor.detach())
+                self._loss = self.loss_tensor.item()
             return self._loss
         if name == "global_step":
             return self.global_step
@@ -47,6 +48,24 @@ class StepOutputs:
                                fetch=name))
 
 
+def _no_results(outputs: StepOutputs) -> None:
+    return None
+
+
+def _single(name: str) -> Callable[[StepOutputs], Any]:
+    return lambda outputs: outputs(name)
+
+
+def _flat(names: tuple[str, ...], kind: type) -> Callable[[StepOutputs], Any]:
+    if kind is tuple:
+        return lambda outputs: tuple([outputs(name) for name in names])
+    return lambda outputs: [outputs(name) for name in names]
+
+
+def _resolve(fetches: Any, outputs: StepOutputs) -> Any:
+    return resolve_fetches(fetches, outputs)
+
+
 class HookRunner:
     """Calls ``begin``/``after_create_session``/``before_run``/``after_run``/``end`` in order."""
 
@@ -56,6 +75,7 @@ class HookRunner:
         self.context = SessionRunContext(session=session)
         self._requests: list[Any] = []
         self._began: set[int] = set()
+        self._compiled_requests: dict[int, tuple[Any, Callable[[StepOutputs], Any], bool]] = {}
 
     def begin(self) -> None:
         for hook in self.hooks:
@@ -76,14 +96,39 @@ class HookRunner:
 
     def before_run(self) -> bool:
         """Collects requests; returns whether any hook fetches ``summaries`` on this step."""
-        self._requests = [hook.before_run(self.context) for hook in self.hooks]
-        return any(request is not None and "summaries" in fetch_names(request.fetches)
-                   for request in self._requests)
+        context = self.context
+        self._requests = requests = [hook.before_run(context) for hook in self.hooks]
+        wants_summaries = False
+        for request in requests:
+            if request is not None and self._compiled(request)[1]:
+                wants_summaries = True
+        return wants_summaries
 
     def after_run(self, outputs: StepOutputs) -> None:
+        context = self.context
         for hook, request in zip(self.hooks, self._requests):
-            results = None if request is None else resolve_fetches(request.fetches, outputs)
-            hook.after_run(self.context, SessionRunValues(results))
+            results = None if request is None else self._compiled(request)[0](outputs)
+            hook.after_run(context, SessionRunValues(results))
+
+    def _compiled(self, request: Any) -> tuple[Callable[[StepOutputs], Any], bool]:
+        """(resolver, fetches summaries?) for a request; hooks mostly return the same request
+        object every step, so the analysis is done once per object."""
+        entry = self._compiled_requests.get(id(request))
+        if entry is None or entry[0] is not request:
+            if len(self._compiled_requests) > 256:  # hooks that build new requests every step
+                self._compiled_requests.clear()
+            fetches = request.fetches
+            if fetches is None:
+                resolver = _no_results
+            elif type(fetches) is str:
+                resolver = _single(fetches)
+            elif type(fetches) in (tuple, list) and all(type(name) is str for name in fetches):
+                resolver = _flat(tuple(fetches), type(fetches))
+            else:
+                resolver = functools.partial(_resolve, fetches)
+            wants = fetches is not None and mentions(fetches, "summaries")
+            entry = self._compiled_requests[id(request)] = (request, resolver, wants)
+        return entry[1], entry[2]
 
     def end(self) -> None:
         for hook in self.hooks:

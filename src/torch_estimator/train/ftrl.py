@@ -33,8 +33,9 @@ from torch_estimator.errors import message
 
 # Hyper-parameter name -> (lower bound, whether the bound itself is allowed).
 _BOUNDS: Mapping[str, tuple[float, bool]] = {
-    # lr divides the update; TensorFlow's kernel rejects lr <= 0 too ("lr is not a positive scalar").
-    "lr": (0.0, False),
+    # lr divides the update, so lr == 0 is special-cased in step() as "no update" (state is still
+    # created): torch.distributed.checkpoint initialises optimizer state with a zero-lr step.
+    "lr": (0.0, True),
     "initial_accumulator_value": (0.0, True),
     "l1_regularization_strength": (0.0, True),
     "l2_regularization_strength": (0.0, True),
@@ -52,7 +53,7 @@ def _check_hyperparameters(values: Mapping[str, Any]) -> None:
     """Raises one error that lists every invalid hyper-parameter in ``values``."""
     not_numbers = [name for name in (*_BOUNDS, "learning_rate_power")
                    if name in values and not _is_number(values[name])
-                   # A tensor lr is allowed (torch convention); its value is not synchronised to check it.
+                   # A tensor lr is allowed (torch convention) but not range-checked: reading it would sync the device.
                    and not (name == "lr" and isinstance(values[name], torch.Tensor))]
     if not_numbers:
         raise TypeError(" ".join(
@@ -93,7 +94,9 @@ class Ftrl(torch.optim.Optimizer):
 
     Args:
         params: Parameters or param-group dicts, as for any ``torch.optim.Optimizer``.
-        lr: Learning rate ``alpha``; must be > 0, as it divides the update.
+        lr: Learning rate ``alpha``; must be >= 0. A step with ``lr == 0`` creates the state
+            and leaves the weights unchanged (the limit of the update as lr -> 0 would divide
+            by zero; torch.distributed.checkpoint builds optimizer state with such a step).
         learning_rate_power: How the per-coordinate rate decays with the accumulated squared
             gradient: ``-0.5`` is ``1/sqrt(n)`` (the paper's), ``0`` a fixed rate. Must be <= 0.
         initial_accumulator_value: Starting value of the accumulators; >= 0.
@@ -196,7 +199,8 @@ class Ftrl(torch.optim.Optimizer):
                     state["accumulator"] = torch.full_like(
                         param, group["initial_accumulator_value"], memory_format=torch.preserve_format)
                     state["linear"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-                _ftrl_update(param, param.grad, state["accumulator"], state["linear"], group)
+                if group["lr"] != 0:
+                    _ftrl_update(param, param.grad, state["accumulator"], state["linear"], group)
         return loss
 
 

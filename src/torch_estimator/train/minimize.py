@@ -113,7 +113,7 @@ def minimize(loss: torch.Tensor, optimizer: Any, learning_rate: float | None = N
                                   or math.isinf(clip_norm)):
         raise ValueError(message("clip_norm must be a positive number", fix="Pass e.g. clip_norm=1.0",
                                  clip_norm=clip_norm))
-    return TrainOp(loss.reshape(()), optimizer, learning_rate, clip_norm, var_list, name)
+    return TrainOp(loss if loss.dim() == 0 else loss.reshape(()), optimizer, learning_rate, clip_norm, var_list, name)
 
 
 def get_optimizer(name: str, factory: Callable[[], torch.optim.Optimizer]) -> torch.optim.Optimizer:

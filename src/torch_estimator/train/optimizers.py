@@ -79,7 +79,7 @@ _NAMED: Mapping[str, _NamedOptimizer] = MappingProxyType({
     "SGD": _NamedOptimizer(torch.optim.SGD, 0.01, {"momentum": 0.0}),
 })
 
-OPTIMIZER_NAMES: tuple[str, ...] = ("Adagrad", "Adam", "Ftrl", "RMSProp", "SGD")
+OPTIMIZER_NAMES: tuple[str, ...] = tuple(_NAMED)  # ("Adagrad", "Adam", "Ftrl", "RMSProp", "SGD")
 """The names ``make_optimizer`` accepts (matched case-insensitively; ``'RMSprop'`` works too)."""
 
 DEFAULT_LEARNING_RATES: Mapping[str, float] = MappingProxyType(
