@@ -28,6 +28,13 @@ def message(what: str, expected: str | None = None, fix: str | None = None, **re
     return " ".join(parts)
 
 
+class ReadableKeyError(KeyError):
+    """A ``KeyError`` whose message prints as written (the builtin repr-quotes it: TF #36857)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class NanLossDuringTrainingError(RuntimeError):
     """Training produced a NaN or infinite loss (TensorFlow's ``NanLossDuringTrainingError``)."""
 

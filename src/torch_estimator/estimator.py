@@ -242,15 +242,18 @@ class Estimator:
         return state
 
     def _sync_state(self, checkpoint_path: str | None, *, for_training: bool, quiet: bool = False) -> str | None:
-        """Makes the resident state match ``checkpoint_path`` (default: the latest checkpoint)."""
+        """Makes the resident state match ``checkpoint_path`` (default: the latest checkpoint).
+
+        Reads from disk only when the wanted checkpoint is not the one in memory; training
+        also continues the RNG stream saved with it.
+        """
         state = self._state
         if checkpoint_path is None:
-            if self._checkpoints.latest() == state.checkpoint_path and state.checkpoint_path is not None:
-                return state.checkpoint_path
-            checkpoint_path = self._checkpoints.latest_valid()
+            in_memory = state.checkpoint_path is not None and self._checkpoints.latest() == state.checkpoint_path
+            checkpoint_path = state.checkpoint_path if in_memory else self._checkpoints.latest_valid()
         elif checkpoint_path != state.checkpoint_path:
             storage.verify(checkpoint_path)
-        if checkpoint_path is None:
+        if checkpoint_path is None:  # nothing on disk: fresh (or warm-started) weights
             if state.global_step == 0 and state.registry.is_empty:
                 state.warm_start = self._warm_start
                 if for_training and self._config.tf_random_seed is not None:
@@ -260,6 +263,8 @@ class Estimator:
             if not quiet:
                 logger.info("Restoring parameters from %s", checkpoint_path)
             state.restore(checkpoint_path, rng=for_training)
+        elif for_training and state.rng_checkpoint != checkpoint_path:
+            state.restore_rng(checkpoint_path)  # weights were loaded by an evaluate; the RNG was not
         return checkpoint_path
 
     @contextlib.contextmanager
@@ -303,8 +308,8 @@ class Estimator:
             defaults.append(SummarySaverHook(save_steps=config.save_summary_steps,
                                              summary_writer=self._sink(self.model_dir)))
         user_savers = [hook for hook in hooks if isinstance(hook, CheckpointSaverHook)]
-        if user_savers:
-            user_savers[0].listeners.extend(listeners)
+        if user_savers:  # TF attaches saving_listeners to the user's saver; do it once per listener
+            user_savers[0].listeners.extend(l for l in listeners if l not in user_savers[0].listeners)
         elif config.save_checkpoints_steps or config.save_checkpoints_secs:
             defaults.append(CheckpointSaverHook(self.model_dir, save_secs=config.save_checkpoints_secs,
                                                 save_steps=config.save_checkpoints_steps,
@@ -327,7 +332,7 @@ class Estimator:
         sink.flush()
 
     def _require_checkpoint(self) -> str:
-        path = self._checkpoints.latest()
+        path = self._checkpoints.latest_valid()
         if path is None:
             raise ValueError(message("Couldn't find trained model", expected=f"a checkpoint in {self.model_dir}",
                                      fix="Train the estimator first", model_dir=self.model_dir))

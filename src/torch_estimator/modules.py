@@ -37,6 +37,9 @@ class ModuleRegistry(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.on_create: Callable[[str, nn.Module], None] | None = None
+        # True once weights come from a checkpoint: factories then run on a forked RNG, since
+        # their random initialisation is overwritten and must not shift the restored stream.
+        self.isolate_factory_rng = False
 
     @property
     def is_empty(self) -> bool:
@@ -49,7 +52,8 @@ class ModuleRegistry(nn.Module):
         _check_name(name)
         context.building += 1
         try:
-            module = factory()
+            with torch.random.fork_rng(devices=[]) if self.isolate_factory_rng else contextlib.nullcontext():
+                module = factory()
         finally:
             context.building -= 1
         if not isinstance(module, nn.Module):

@@ -33,9 +33,9 @@ class TrainState:
         restore_from: Checkpoint that modules and optimizers created later must be loaded from.
         warm_start: Settings applied to modules created later when there is no checkpoint.
         compile_modules: ``torch.compile`` each module when it is created (``RunConfig.compile``).
-        restored_rng: ``(global_step, RNG state)`` of the last restore for training: modules
-            created during that step put the RNG back, so that their (discarded) random
-            initialisation does not shift the random stream (dropout) of the resumed run.
+        rng_checkpoint: The checkpoint whose saved RNG state torch's global RNG continues
+            (set by a restore for training and by each save), so training resumes the exact
+            random stream (dropout) even after an evaluate-only restore.
     """
 
     registry: ModuleRegistry = dataclasses.field(default_factory=ModuleRegistry)
@@ -46,7 +46,7 @@ class TrainState:
     restore_from: str | None = None
     warm_start: WarmStartSettings | None = None
     compile_modules: bool = False
-    restored_rng: tuple[int, torch.Tensor] | None = None
+    rng_checkpoint: str | None = None
 
     def __post_init__(self) -> None:
         self.registry.on_create = self._module_created
@@ -55,12 +55,13 @@ class TrainState:
     def restore(self, path: str, *, rng: bool) -> None:
         """Points the state at checkpoint ``path``: loads step (and RNG), existing modules and
         optimizers now, and modules created later on creation."""
-        values = storage.load_objects(path, ["global_step", "rng.torch"])
+        values = storage.load_objects(path, ["global_step"])
         self.global_step = int(values.get("global_step", 0))
-        self.restored_rng = None
-        if rng and "rng.torch" in values:
-            torch.set_rng_state(values["rng.torch"])
-            self.restored_rng = (self.global_step, values["rng.torch"])
+        if rng:
+            self.restore_rng(path)
+        # Modules created from now on get their weights from the checkpoint: their random
+        # initialisation must not consume the restored RNG stream (dropout would then differ).
+        self.registry.isolate_factory_rng = True
         for name, module in self.registry.named_children():
             storage.load_module(path, name, module)
         for name, optimizer in self.optimizers.items():
@@ -70,13 +71,26 @@ class TrainState:
         self.restore_from = self.checkpoint_path = path
         self.warm_start = None
 
+    def restore_rng(self, path: str) -> None:
+        """Continues torch's RNG stream from the one saved in checkpoint ``path``."""
+        values = storage.load_objects(path, ["rng.torch"])
+        if "rng.torch" in values:
+            torch.set_rng_state(values["rng.torch"])
+        self.rng_checkpoint = path
+
     def _module_created(self, name: str, module: torch.nn.Module) -> None:
+        try:
+            self._initialise_module(name, module)
+        except BaseException:
+            # Unregister it, or the next model_fn call would use its random initial weights.
+            delattr(self.registry, name)
+            raise
+
+    def _initialise_module(self, name: str, module: torch.nn.Module) -> None:
         if self.compile_modules:
             module.compile()  # in place: parameter names, and so checkpoint keys, are unchanged
         if self.restore_from is not None:
             storage.load_module(self.restore_from, name, module)
-            if self.restored_rng is not None and self.restored_rng[0] == self.global_step:
-                torch.set_rng_state(self.restored_rng[1])
         elif self.warm_start is not None:
             loaded = warm_start_module(self.warm_start, name, module)
             if loaded:
@@ -85,9 +99,9 @@ class TrainState:
 
     def optimizer_created(self, name: str, optimizer: torch.optim.Optimizer) -> None:
         """Loads a newly created optimizer's state from the pending checkpoint, if any."""
-        self.optimizers[name] = optimizer
         if self.restore_from is not None:
             storage.load_optimizer(self.restore_from, name, self.registry, optimizer)
+        self.optimizers[name] = optimizer  # only once loaded: a failed load is retried, not skipped
 
     # -- saving -------------------------------------------------------------------------------
     def checkpoint_state(self) -> dict[str, Any]:

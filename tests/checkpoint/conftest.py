@@ -17,6 +17,8 @@ def mlp_model_fn(features, labels, mode, params):
     net = est.get_module("net", lambda: torch.nn.Sequential(
         torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Dropout(params.get("dropout", 0.0)), torch.nn.Linear(8, 1)))
     predictions = net(features["x"])
+    if mode == est.ModeKeys.PREDICT:
+        return est.EstimatorSpec(mode, predictions={"y": predictions})
     loss = torch.nn.functional.mse_loss(predictions, labels)
     return est.EstimatorSpec(mode, loss=loss, predictions={"y": predictions},
                              train_op=est.train.minimize(loss, params.get("optimizer", "SGD"), learning_rate=0.05))

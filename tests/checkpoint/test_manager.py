@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-import types
+import time
 
 import pytest
 import torch
@@ -15,6 +15,22 @@ from conftest import linear_model_fn
 from torch_estimator.hooks import session_run_hook
 
 from .conftest import steps_in_index, steps_on_disk
+
+
+class _FakeTime:
+    """Stands in for a module's ``time``: ``time()`` and ``monotonic()`` read ``now``."""
+
+    def __init__(self, now=0.0):
+        self.now = now
+
+    def time(self):
+        return self.now
+
+    def monotonic(self):
+        return self.now
+
+    def __getattr__(self, name):  # anything else (perf_counter, sleep...) is the real one
+        return getattr(time, name)
 
 
 def test_saves_at_the_first_step_every_n_steps_and_at_the_end(make_estimator, train_input):
@@ -64,12 +80,19 @@ def test_keep_checkpoint_max_none_or_zero_keeps_all(make_estimator, train_input,
 
 
 def test_keep_checkpoint_every_n_hours_preserves_old_checkpoints(make_estimator, train_input, monkeypatch):
-    # Each save reads the clock once; the clock moves half an hour per save, so saves 0..6 happen
+    # The clock moves half an hour per save (as it writes the files), so saves 0..6 happen
     # at 0, 0.5, ..., 3 hours. With keep_checkpoint_max=2, a checkpoint pushed out of the index
     # stays on disk when it is at least 1 hour newer than the last preserved one (TF's rule);
     # the first save (t=0) is the starting point: ckpt-2 (t=1h) and ckpt-4 (t=2h) are preserved.
-    saves = iter(range(100))
-    monkeypatch.setattr(manager, "time", types.SimpleNamespace(time=lambda: 1800.0 * next(saves)))
+    clock = _FakeTime(-1800.0)
+    real_save = storage.save_state
+
+    def save_half_an_hour_later(state_dict, path):
+        clock.now += 1800.0
+        real_save(state_dict, path)
+
+    monkeypatch.setattr(manager, "time", clock)
+    monkeypatch.setattr(storage, "save_state", save_half_an_hour_later)
     estimator = make_estimator(save_checkpoints_steps=1, keep_checkpoint_max=2, keep_checkpoint_every_n_hours=1)
     estimator.train(train_input, steps=6)
     assert steps_on_disk(estimator.model_dir) == [2, 4, 5, 6]
@@ -92,11 +115,11 @@ def test_save_checkpoints_secs(make_estimator, full_batch, monkeypatch):
     # The saver's timer reads time.monotonic; the model_fn moves that clock 4 s per step, so with
     # save_checkpoints_secs=10 the timer (armed at 4 s, after the first model_fn call) fires at
     # step 4 (16 s >= 14 s) and step 7 (28 s >= 26 s); the first and last steps are saved anyway.
-    clock = [0.0]
-    monkeypatch.setattr(session_run_hook, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    clock = _FakeTime()
+    monkeypatch.setattr(session_run_hook, "time", clock)
 
     def model_fn(features, labels, mode, params):
-        clock[0] += 4.0
+        clock.now += 4.0
         return linear_model_fn(features, labels, mode, params)
 
     estimator = make_estimator(model_fn, params={}, save_checkpoints_secs=10)

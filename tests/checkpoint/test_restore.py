@@ -63,8 +63,8 @@ def test_resuming_restores_the_optimizer_state(make_estimator, full_batch, tmp_p
     assert resumed.get_variable_value("optimizer.optimizer.state.net.0.weight.step") == 6
 
 
-def test_variables_of_the_latest_checkpoint(make_estimator, full_batch, regression):
-    estimator = _build(make_estimator, make_estimator().model_dir, {"optimizer": "Adam"})
+def test_variables_of_the_latest_checkpoint(make_estimator, full_batch, regression, tmp_path):
+    estimator = _build(make_estimator, tmp_path, {"optimizer": "Adam"})
     assert estimator.latest_checkpoint() is None
     with pytest.raises(ValueError, match=r"Couldn't find trained model\. Expected a checkpoint in .*"
                                          r"Train the estimator first"):
@@ -145,3 +145,46 @@ def test_a_reshaped_module_is_a_clear_error(make_estimator, train_input):
                                                   r"error='Size mismatch .* for model.net.(weight|bias)'\. "
                                                   r"Check that the model's shapes match the checkpoint"):
         make_estimator(wider_model_fn).train(train_input, steps=1)
+
+
+def test_an_optimizer_over_other_parameters_is_a_clear_error_every_time(make_estimator, full_batch, tmp_path):
+    _build(make_estimator, tmp_path, {"optimizer": "Adam"}).train(full_batch, steps=2)
+
+    def head_only_model_fn(features, labels, mode):
+        net = est.get_module("net", lambda: torch.nn.Sequential(
+            torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Dropout(0.0), torch.nn.Linear(8, 1)))
+        loss = torch.nn.functional.mse_loss(net(features["x"]), labels)
+        return est.EstimatorSpec(mode, loss=loss, train_op=est.train.minimize(
+            loss, "Adam", var_list=net[3].parameters()))
+
+    changed = make_estimator(head_only_model_fn, model_dir=str(tmp_path), save_checkpoints_steps=5)
+    for _ in range(2):  # the failed restore is not forgotten: no silent fresh optimizer state
+        with pytest.raises(est.CheckpointError, match=r"The checkpoint's optimizer 'optimizer' was made for "
+                                                      r"other parameters\. Expected parameter groups "
+                                                      r"\[\['net.3.weight', 'net.3.bias'\]\]"):
+            changed.train(full_batch, steps=1)
+    assert changed.get_variable_value("global_step") == 2
+
+
+def test_evaluate_before_train_still_continues_the_training_rng(tmp_path):
+    # A new Estimator that first evaluates (restoring weights without the RNG) must still resume
+    # the saved random stream when it trains: dropout masks then match an uninterrupted run.
+    def model_fn(features, labels, mode):
+        net = est.get_module("net", lambda: torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Dropout(0.5),
+                                                                 torch.nn.Linear(8, 1)))
+        loss = torch.nn.functional.mse_loss(net(features), labels)
+        return est.EstimatorSpec(mode, loss=loss, train_op=est.train.minimize(loss, "SGD", learning_rate=0.1))
+
+    batch = (torch.ones(4, 3), torch.ones(4, 1))
+
+    def estimator(directory):
+        return est.Estimator(model_fn, model_dir=str(tmp_path / directory),
+                             config=est.RunConfig(tf_random_seed=1, progress_bar=False))
+
+    estimator("a").train(lambda: batch, steps=6)
+    estimator("b").train(lambda: batch, steps=3)
+    torch.manual_seed(12345)  # as in a new process: the global RNG is not where training left it
+    resumed = estimator("b")
+    resumed.evaluate(lambda: batch)
+    resumed.train(lambda: batch, steps=3)
+    assert np.array_equal(resumed.get_variable_value("net.0.weight"), estimator("a").get_variable_value("net.0.weight"))

@@ -264,3 +264,17 @@ def test_final_ops_hook_keeps_the_last_values(make_estimator):
     results = estimator.evaluate(lambda: constant_batches([4, 6]), hooks=[eval_final])
     assert eval_final.final_ops_values == [6.0]
     assert results["loss"] == pytest.approx(5.0)
+
+
+def test_saving_listeners_attach_once_to_a_reused_user_saver(make_estimator, tmp_path, train_input):
+    estimator = make_estimator()
+    listener = est.CheckpointSaverListener()
+    saver = est.CheckpointSaverHook(estimator.model_dir, save_steps=2)
+    estimator.train(train_input, steps=2, hooks=[saver], saving_listeners=[listener])
+    estimator.train(train_input, steps=2, hooks=[saver], saving_listeners=[listener])
+    assert saver.listeners == [listener]
+
+
+def test_logging_hook_with_both_periods_names_its_own_arguments():
+    with pytest.raises(ValueError, match="Exactly one of every_n_iter and every_n_secs"):
+        est.LoggingTensorHook(["loss"], every_n_iter=1, every_n_secs=1, at_end=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
 import os
@@ -173,6 +174,31 @@ def test_fetches_by_name_return_python_and_numpy_values_in_the_same_structure(ma
     assert hook.results[1]["pair"][0] == 2
 
 
+def test_fetches_edited_in_place_between_steps_are_honoured(make_estimator, train_input):
+    class Growing(est.SessionRunHook):
+        """Returns the same request every step, adding a name to its list and dict on step 2."""
+
+        def __init__(self, fetches):
+            self.request = est.SessionRunArgs(fetches)
+            self.results = []
+
+        def before_run(self, run_context):
+            if len(self.results) == 1:
+                if isinstance(self.request.fetches, list):
+                    self.request.fetches.append("global_step")
+                else:
+                    self.request.fetches["step"] = "global_step"
+            return self.request
+
+        def after_run(self, run_context, run_values):
+            self.results.append(copy.deepcopy(run_values.results))
+
+    as_list, as_dict = Growing(["global_step"]), Growing({"first": "global_step"})
+    make_estimator().train(train_input, hooks=[as_list, as_dict], steps=3)
+    assert as_list.results == [[1], [2, 2], [3, 3]]
+    assert as_dict.results == [{"first": 1}, {"first": 2, "step": 2}, {"first": 3, "step": 3}]
+
+
 def test_unknown_fetch_name_lists_the_available_names(make_estimator, train_input):
     with pytest.raises(KeyError, match=r"A hook fetched 'nope', which this step does not produce\. "
                                        r"Expected one of \['loss', 'global_step', 'summaries', 'y'\]"):
@@ -244,3 +270,13 @@ def test_timer_needs_exactly_one_period(kwargs):
 def test_timer_period_must_be_positive(kwargs, received):
     with pytest.raises(ValueError, match=f"The timer period must be positive.*{received}"):
         est.SecondOrStepTimer(**kwargs)
+
+
+def test_unknown_fetch_message_prints_without_repr_quotes(make_estimator, train_input):
+    class Fetcher(est.SessionRunHook):
+        def before_run(self, run_context):
+            return est.SessionRunArgs("nope")
+
+    with pytest.raises(KeyError) as info:
+        make_estimator().train(train_input, steps=1, hooks=[Fetcher()])
+    assert str(info.value).startswith("A hook fetched 'nope'")

@@ -114,3 +114,14 @@ def test_bf16_mixed_precision_trains(make_estimator, train_input, eval_input):
     before = estimator.evaluate(eval_input)["loss"]
     estimator.train(train_input, steps=50)
     assert estimator.evaluate(eval_input)["loss"] < before / 4
+
+
+def test_float16_mixed_precision_uses_a_grad_scaler_that_is_checkpointed(make_estimator, train_input, eval_input):
+    estimator = make_estimator(precision="16-mixed")
+    before = estimator.evaluate(eval_input)["loss"]
+    estimator.train(train_input, steps=50)
+    assert estimator.evaluate(eval_input)["loss"] < before / 4
+    assert any(name.startswith("scaler.") for name in estimator.get_variable_names())
+    resumed = make_estimator(precision="16-mixed")
+    resumed.train(train_input, steps=1)
+    assert resumed.get_variable_value("global_step") == 51

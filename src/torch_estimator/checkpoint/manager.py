@@ -23,7 +23,7 @@ from torch_estimator.checkpoint.index import (
     read_index,
     write_index,
 )
-from torch_estimator.errors import CheckpointError
+from torch_estimator.errors import CheckpointError, message
 
 logger = logging.getLogger("torch_estimator")
 
@@ -59,7 +59,12 @@ class CheckpointManager:
         return os.path.join(self.directory, index.latest) if index.latest else None
 
     def latest_valid(self) -> str | None:
-        """The newest checkpoint that passes verification; older ones are tried with a warning."""
+        """The newest checkpoint that passes verification; older ones are tried with a warning.
+
+        Raises:
+            CheckpointError: if the index names checkpoints and none of them is usable (starting
+                from scratch silently would throw the run away).
+        """
         index = read_index(self.directory)
         candidates = list(index.all)
         if index.latest and index.latest not in candidates:
@@ -72,6 +77,11 @@ class CheckpointManager:
             except CheckpointError as error:
                 logger.warning("Checkpoint %s is not usable (%s); falling back to the previous one.",
                                path, error)
+        if candidates:
+            raise CheckpointError(message(
+                "None of the checkpoints in model_dir is usable", expected="at least one intact checkpoint",
+                fix="Restore them from a backup, or move them away to start training from scratch",
+                model_dir=self.directory, checkpoints=candidates))
         return None
 
     def save(self, state_dict: dict[str, Any], step: int) -> str | None:
@@ -113,7 +123,7 @@ class CheckpointManager:
         # Left by a process killed mid-save: never loadable, since they were never renamed.
         for entry in os.listdir(self.directory):
             path = os.path.join(self.directory, entry)
-            if entry.startswith(f".{self.basename}-") and ".tmp-" in entry:
+            if entry.startswith(f".{self.basename}-") and (".tmp-" in entry or ".old-" in entry):
                 shutil.rmtree(path, ignore_errors=True)
             elif entry.startswith(INDEX_FILENAME + TEMPORARY_INFIX) and os.path.isfile(path):
                 os.remove(path)

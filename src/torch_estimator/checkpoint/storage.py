@@ -48,13 +48,30 @@ def save_state(state_dict: dict[str, Any], path: str) -> None:
     parent, name = os.path.split(path)
     tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    with _quiet_single_process() as no_dist:
-        dcp.save(state_dict, checkpoint_id=tmp, no_dist=no_dist)
+    try:
+        with _quiet_single_process() as no_dist:
+            dcp.save(state_dict, checkpoint_id=tmp, no_dist=no_dist)
+    except (Exception, dcp.CheckpointException) as error:  # DCP's is a BaseException
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointError(message("Could not write checkpoint", fix="Check free disk space and "
+                                      "permissions of model_dir", path=path, error=_describe(error))) from error
     _write_manifest(tmp)
-    if os.path.exists(path):  # re-saving the same step (e.g. after a restart): replace it
-        shutil.rmtree(path)
+    old = None
+    if os.path.exists(path):  # re-saving the same step (e.g. after a restart): swap, then delete
+        old = os.path.join(parent, f".{name}.old-{os.getpid()}")
+        os.replace(path, old)
     os.replace(tmp, path)
     _fsync_dir(parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _describe(error: BaseException) -> str:
+    """The underlying causes of a DCP error (its text only lists the failing ranks)."""
+    failures = getattr(error, "failures", None)
+    if failures:
+        return "; ".join(f"rank {rank}: {cause!r}"[:300] for rank, cause in failures.items())
+    return f"{type(error).__name__}: {error}"[:300]
 
 
 def _write_manifest(directory: str) -> None:
@@ -172,11 +189,12 @@ def load_optimizer(path: str, name: str, registry: nn.Module, optimizer: torch.o
     values = {key[len(prefix):]: value for key, value in values.items()}
     names = {id(p): fqn for fqn, p in registry.named_parameters(remove_duplicate=False)}
     groups = [[names.get(id(p)) for p in group["params"]] for group in optimizer.param_groups]
-    saved = [values.get(f"param_groups.{i}.params") for i in range(len(groups) + 1)]
-    if saved[-1] is not None or [sorted(group or []) for group in saved[:-1]] != [sorted(g) for g in groups]:
+    saved = [values.get(f"param_groups.{i}.params") for i in range(len(groups))]
+    more_groups = f"param_groups.{len(groups)}.params" in values
+    if more_groups or [sorted(group or []) for group in saved] != [sorted(group) for group in groups]:
         raise CheckpointError(message(f"The checkpoint's optimizer {name!r} was made for other parameters",
                                       expected=f"parameter groups {groups}", fix="Use a new model_dir, or keep "
-                                      "the optimizer's parameters as they were", saved=saved[:-1], path=path))
+                                      "the optimizer's parameters as they were", saved=saved, path=path))
     state: dict[int, dict[str, Any]] = {}
     native_groups = []
     for i, group in enumerate(groups):

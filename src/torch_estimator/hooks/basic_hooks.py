@@ -49,7 +49,7 @@ class LoggingTensorHook(SessionRunHook):
     def __init__(self, tensors: Mapping[str, str] | Sequence[str], every_n_iter: int | None = None,
                  every_n_secs: float | None = None, at_end: bool = False,
                  formatter: Callable[[dict], str] | None = None) -> None:
-        if not at_end:
+        if not at_end or (every_n_iter is not None and every_n_secs is not None):
             _exactly_one(every_n_iter, every_n_secs, "every_n_iter", "every_n_secs")
         self._tensors = dict(tensors) if isinstance(tensors, Mapping) else {name: name for name in tensors}
         periodic = every_n_iter is not None or every_n_secs is not None  # 0 is invalid, not "never"
@@ -268,7 +268,8 @@ class CheckpointSaverHook(SessionRunHook):
         started = time.monotonic()
         path = self._manager.save(session.checkpoint_state(), step)
         if path is not None:
-            session.checkpoint_path = session.restore_from = path
+            # The files now hold what is in memory, RNG included.
+            session.checkpoint_path = session.restore_from = session.rng_checkpoint = path
             logger.info("Saving checkpoints for %d into %s (%.2f s).", step, path, time.monotonic() - started)
         stop = False
         for listener in self.listeners:

@@ -9,17 +9,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from torch_estimator.errors import message
+from torch_estimator.errors import ReadableKeyError, message
 from torch_estimator.inputs.structure import to_tensors
 
 _LEAF = (torch.Tensor, np.ndarray, Mapping)
 
 
-class FeatureKeyError(KeyError):
-    """A ``model_fn`` read a feature the input does not have (a ``KeyError``, readable)."""
-
-    def __str__(self) -> str:  # KeyError's default repr-quotes the message (TF issue #36857)
-        return str(self.args[0])
+class FeatureKeyError(ReadableKeyError):
+    """A ``model_fn`` read a feature the input does not have."""
 
 
 class Features(dict):

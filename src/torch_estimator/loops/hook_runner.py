@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from torch_estimator.errors import message
+from torch_estimator.errors import ReadableKeyError, message
 from torch_estimator.hooks.session_run_hook import (
     SessionRunContext,
     SessionRunValues,
@@ -43,7 +43,7 @@ class StepOutputs:
         available = ["loss", "global_step", "summaries"]
         if isinstance(self.predictions, Mapping):
             available += list(self.predictions)
-        raise KeyError(message(f"A hook fetched {name!r}, which this step does not produce",
+        raise ReadableKeyError(message(f"A hook fetched {name!r}, which this step does not produce",
                                expected=f"one of {available}", fix="Fetch one of the available names",
                                fetch=name))
 
@@ -112,23 +112,30 @@ class HookRunner:
 
     def _compiled(self, request: Any) -> tuple[Callable[[StepOutputs], Any], bool]:
         """(resolver, fetches summaries?) for a request; hooks mostly return the same request
-        object every step, so the analysis is done once per object."""
+        object every step, so the analysis is done once per object when its fetches cannot
+        change (None, a name, a tuple of names). Lists and dicts may be edited in place between
+        steps, so they are analysed on every step."""
         entry = self._compiled_requests.get(id(request))
-        if entry is None or entry[0] is not request:
+        if entry is not None and entry[0] is request:
+            return entry[1], entry[2]
+        fetches = request.fetches
+        immutable = True
+        if fetches is None:
+            resolver = _no_results
+        elif type(fetches) is str:
+            resolver = _single(fetches)
+        elif type(fetches) in (tuple, list) and all(type(name) is str for name in fetches):
+            resolver = _flat(tuple(fetches), type(fetches))
+            immutable = type(fetches) is tuple
+        else:
+            resolver = functools.partial(_resolve, fetches)
+            immutable = False
+        wants = fetches is not None and mentions(fetches, "summaries")
+        if immutable:
             if len(self._compiled_requests) > 256:  # hooks that build new requests every step
                 self._compiled_requests.clear()
-            fetches = request.fetches
-            if fetches is None:
-                resolver = _no_results
-            elif type(fetches) is str:
-                resolver = _single(fetches)
-            elif type(fetches) in (tuple, list) and all(type(name) is str for name in fetches):
-                resolver = _flat(tuple(fetches), type(fetches))
-            else:
-                resolver = functools.partial(_resolve, fetches)
-            wants = fetches is not None and mentions(fetches, "summaries")
-            entry = self._compiled_requests[id(request)] = (request, resolver, wants)
-        return entry[1], entry[2]
+            self._compiled_requests[id(request)] = (request, resolver, wants)
+        return resolver, wants
 
     def end(self) -> None:
         for hook in self.hooks:
