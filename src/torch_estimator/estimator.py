@@ -149,9 +149,14 @@ class Estimator:
             return self
         last_step = self._state.global_step + steps if steps is not None else max_steps
         hooks = self._training_hooks(list(hooks or ()), list(saving_listeners or ()), last_step)
-        batches = self._batches(input_fn, ModeKeys.TRAIN, repeat_single=True)
-        ran = train_loop(self._state, batches, self._model_fn, hooks, device=self._device, last_step=last_step,
-                         autocast=self._autocast, chief_hooks=self._config.is_chief)
+        source = self._call_input_fn(input_fn, ModeKeys.TRAIN)
+        self._state.resume_input(source)
+        batches = iterate_batches(source, repeat_single=True, device=self._device)
+        try:
+            ran = train_loop(self._state, batches, self._model_fn, hooks, device=self._device, last_step=last_step,
+                             autocast=self._autocast, chief_hooks=self._config.is_chief)
+        finally:
+            self._state.release_input()
         if ran == 0:
             logger.warning("Training with estimator made no steps. Perhaps input is empty or misspecified.")
         return self
@@ -283,11 +288,13 @@ class Estimator:
         dtype = torch.bfloat16 if precision == "bf16-mixed" else torch.float16
         return torch.autocast(self._device.type, dtype=dtype)
 
-    def _batches(self, input_fn: Callable, mode: str, *, repeat_single: bool) -> Iterator[tuple[Any, Any]]:
+    def _call_input_fn(self, input_fn: Callable, mode: str) -> Any:
         cluster = self._config.cluster
         context = InputContext(cluster.world_size, cluster.rank, cluster.world_size)
-        result = call_input_fn(input_fn, mode, self.params, self._config, context)
-        return iterate_batches(result, repeat_single=repeat_single, device=self._device)
+        return call_input_fn(input_fn, mode, self.params, self._config, context)
+
+    def _batches(self, input_fn: Callable, mode: str, *, repeat_single: bool) -> Iterator[tuple[Any, Any]]:
+        return iterate_batches(self._call_input_fn(input_fn, mode), repeat_single=repeat_single, device=self._device)
 
     def _sink(self, directory: str) -> SummarySink:
         sink = self._sinks.get(directory)

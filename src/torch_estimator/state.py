@@ -8,6 +8,7 @@ replaced from disk only when the checkpoint to use differs from the one in memor
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from typing import Any
 
@@ -36,6 +37,11 @@ class TrainState:
         rng_checkpoint: The checkpoint whose saved RNG state torch's global RNG continues
             (set by a restore for training and by each save), so training resumes the exact
             random stream (dropout) even after an evaluate-only restore.
+        input_source: The resumable training input being read (``state_dict``/``load_state_dict``,
+            e.g. an ``est.data`` dataset); its position is saved with each checkpoint.
+        input_position: The last saved or restored position of the training input; the next
+            ``train`` continues there if its input has the same fingerprint. None once the
+            input was read to its end (the next ``train`` starts it over, as TensorFlow did).
     """
 
     registry: ModuleRegistry = dataclasses.field(default_factory=ModuleRegistry)
@@ -47,6 +53,8 @@ class TrainState:
     warm_start: WarmStartSettings | None = None
     compile_modules: bool = False
     rng_checkpoint: str | None = None
+    input_source: Any = None
+    input_position: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.registry.on_create = self._module_created
@@ -55,8 +63,9 @@ class TrainState:
     def restore(self, path: str, *, rng: bool) -> None:
         """Points the state at checkpoint ``path``: loads step (and RNG), existing modules and
         optimizers now, and modules created later on creation."""
-        values = storage.load_objects(path, ["global_step"])
+        values = storage.load_objects(path, ["global_step", "input"])
         self.global_step = int(values.get("global_step", 0))
+        self.input_position = json.loads(values["input"]) if "input" in values else None
         if rng:
             self.restore_rng(path)
         # Modules created from now on get their weights from the checkpoint: their random
@@ -115,4 +124,36 @@ class TrainState:
         }
         if self.scaler is not None:
             state["scaler"] = self.scaler.state_dict()
+        if self.input_source is not None:
+            self.input_position = self.input_source.state_dict()
+        if self.input_position is not None:
+            state["input"] = json.dumps(self.input_position)  # a string: no pickled objects
         return state
+
+    def resume_input(self, source: Any) -> None:
+        """Continues a resumable training input where the saved position says, if it matches.
+
+        ``source`` is what ``input_fn`` returned; inputs without ``state_dict`` and
+        ``load_state_dict`` (plain iterables, single batches) are read from their start.
+        """
+        if not (callable(getattr(source, "state_dict", None)) and callable(getattr(source, "load_state_dict", None))):
+            self.input_source = None
+            return
+        position = self.input_position
+        if position is not None and position.get("fingerprint") == source.state_dict().get("fingerprint"):
+            source.load_state_dict(position)
+        elif position is not None:
+            logger.info("The training input changed since the last checkpoint (other files or options): "
+                        "reading it from the start.")
+        self.input_source = source
+
+    def release_input(self) -> None:
+        """The run is over: remember where its input stopped, for the next ``train``."""
+        if self.input_source is not None:
+            self.input_position = self.input_source.state_dict()
+            self.input_source = None
+
+    def input_exhausted(self) -> None:
+        """The training input was read to its end: the next run starts it over."""
+        self.input_source = None
+        self.input_position = None

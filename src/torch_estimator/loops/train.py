@@ -58,6 +58,7 @@ def train_loop(
             try:
                 features, labels = next(batches)
             except StopIteration:
+                state.input_exhausted()
                 break
             if steps:
                 context.summaries = [] if runner.before_run() else None
