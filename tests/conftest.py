@@ -35,6 +35,30 @@ def make_regression(rows: int = 64, seed: int = 0) -> tuple[dict[str, np.ndarray
     return {"x": x}, y
 
 
+class LossRecorder(est.SessionRunHook):
+    """Records the loss of every training step by global step."""
+
+    def __init__(self) -> None:
+        self.by_step: dict[int, float] = {}
+
+    @property
+    def losses(self) -> list[float]:
+        return [self.by_step[step] for step in sorted(self.by_step)]
+
+    def before_run(self, run_context):
+        return est.SessionRunArgs(("global_step", "loss"))
+
+    def after_run(self, run_context, run_values):
+        step, loss = run_values.results
+        self.by_step[step] = loss
+
+
+@pytest.fixture
+def loss_recorder():
+    """A factory of :class:`LossRecorder` hooks."""
+    return LossRecorder
+
+
 @pytest.fixture
 def regression():
     return make_regression()

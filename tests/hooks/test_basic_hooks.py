@@ -48,18 +48,6 @@ class RecordingListener(est.CheckpointSaverListener):
         self.calls.append(("end", global_step_value))
 
 
-class LossRecorder(est.SessionRunHook):
-    def __init__(self):
-        self.by_step: dict[int, float] = {}
-
-    def before_run(self, run_context):
-        return est.SessionRunArgs(("global_step", "loss"))
-
-    def after_run(self, run_context, run_values):
-        step, loss = run_values.results
-        self.by_step[step] = loss
-
-
 def saves(*steps: int) -> list:
     return [call for step in steps for call in (("before_save", step), ("after_save", step))]
 
@@ -178,8 +166,8 @@ def test_step_counter_arguments():
 
 
 # -- SummarySaverHook -------------------------------------------------------------------------
-def test_summary_saver_hook_writes_loss_every_save_steps(make_estimator, train_input, tmp_path):
-    losses = LossRecorder()
+def test_summary_saver_hook_writes_loss_every_save_steps(make_estimator, train_input, tmp_path, loss_recorder):
+    losses = loss_recorder()
     hook = est.SummarySaverHook(save_steps=2, output_dir=str(tmp_path / "summaries"))
     make_estimator().train(train_input, hooks=[hook, losses], steps=6)
     events = scalar_events(tmp_path / "summaries", "loss")

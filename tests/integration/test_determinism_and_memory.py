@@ -20,20 +20,8 @@ def dropout_model_fn(features, labels, mode):
     return est.EstimatorSpec(mode, loss=loss, train_op=est.train.minimize(loss, "Adam", learning_rate=0.01))
 
 
-class LossRecorder(est.SessionRunHook):
-    def __init__(self):
-        self.losses = []
-
-    def before_run(self, run_context):
-        return est.SessionRunArgs("loss")
-
-    def after_run(self, run_context, run_values):
-        self.losses.append(run_values.results)
-
-
-def losses_for(seed, model_dir, regression):
+def losses_for(seed, model_dir, regression, recorder):
     features, labels = regression
-    recorder = LossRecorder()
     estimator = est.Estimator(dropout_model_fn, model_dir=model_dir,
                               config=est.RunConfig(tf_random_seed=seed, progress_bar=False))
     estimator.train(est.inputs.numpy_input_fn(features, labels, batch_size=8, num_epochs=None, shuffle=True),
@@ -41,10 +29,10 @@ def losses_for(seed, model_dir, regression):
     return recorder.losses
 
 
-def test_same_seed_gives_bit_identical_losses(tmp_path, regression):
-    first = losses_for(7, str(tmp_path / "a"), regression)
-    second = losses_for(7, str(tmp_path / "b"), regression)
-    other = losses_for(8, str(tmp_path / "c"), regression)
+def test_same_seed_gives_bit_identical_losses(tmp_path, regression, loss_recorder):
+    first = losses_for(7, str(tmp_path / "a"), regression, loss_recorder())
+    second = losses_for(7, str(tmp_path / "b"), regression, loss_recorder())
+    other = losses_for(8, str(tmp_path / "c"), regression, loss_recorder())
     assert len(first) == 30 and first == second
     assert first != other
 

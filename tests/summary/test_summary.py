@@ -31,18 +31,6 @@ def steps(accumulator: EventAccumulator, tag: str) -> list[int]:
     return [step for step, _ in scalars(accumulator, tag)]
 
 
-class LossRecorder(est.SessionRunHook):
-    def __init__(self):
-        self.by_step: dict[int, float] = {}
-
-    def before_run(self, run_context):
-        return est.SessionRunArgs(("global_step", "loss"))
-
-    def after_run(self, run_context, run_values):
-        step, loss = run_values.results
-        self.by_step[step] = loss
-
-
 def summarizing_model_fn(features, labels, mode, params):
     """linear_model_fn that also records a scalar, a histogram and a text with est.summary."""
     spec = linear_model_fn(features, labels, mode, params)
@@ -56,9 +44,10 @@ def summarizing_model_fn(features, labels, mode, params):
 
 
 # -- training ---------------------------------------------------------------------------------
-def test_training_writes_loss_every_save_summary_steps_and_steps_per_second(make_estimator, train_input):
+def test_training_writes_loss_every_save_summary_steps_and_steps_per_second(make_estimator, train_input,
+                                                                             loss_recorder):
     estimator = make_estimator(save_summary_steps=2, log_step_count_steps=2)
-    losses = LossRecorder()
+    losses = loss_recorder()
     estimator.train(train_input, hooks=[losses], steps=6)
     written = events(estimator.model_dir)
     # TF's schedule: the first step, then every save_summary_steps (loss of step s written at s).
