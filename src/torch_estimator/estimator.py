@@ -37,6 +37,7 @@ from torch_estimator.loops.train import train_loop
 from torch_estimator.mode_keys import ModeKeys
 from torch_estimator.model_fn import ModelFnCaller, call_input_fn
 from torch_estimator.state import TrainState
+from torch_estimator.summary.eval_log import append_eval_result
 from torch_estimator.summary.writer import SummarySink
 
 logger = logging.getLogger("torch_estimator")
@@ -337,6 +338,8 @@ class Estimator:
         if checkpoint:
             sink.text("checkpoint_path", checkpoint, step)
         sink.flush()
+        if self._config.is_chief:
+            append_eval_result(self.eval_dir(name), results, checkpoint)
 
     def _require_checkpoint(self) -> str:
         path = self._checkpoints.latest_valid()

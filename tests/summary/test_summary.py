@@ -136,3 +136,18 @@ def test_summary_sink_write_dispatches_records(tmp_path):
     assert [(event.step, event.histogram_value.num, event.histogram_value.max)
             for event in written.Histograms("h")] == [(7, 4, 3.0)]
     assert written.Tensors("t/text_summary")[0].tensor_proto.string_val == [b"hi"]
+
+
+def test_every_evaluation_is_logged_for_restart_safe_readers(make_estimator, train_input, eval_input):
+    from torch_estimator.summary.eval_log import EVAL_LOG, read_eval_metrics, read_eval_results
+
+    estimator = make_estimator()
+    estimator.train(train_input, steps=2)
+    first = estimator.evaluate(eval_input)
+    estimator.train(train_input, steps=2)
+    second = estimator.evaluate(eval_input)
+    with open(os.path.join(estimator.eval_dir(), EVAL_LOG), "a") as f:
+        f.write('{"results": {"loss"')  # a line torn by a crash is ignored
+    assert list(read_eval_metrics(estimator.eval_dir()).values()) == [first, second]
+    records = read_eval_results(estimator.eval_dir())
+    assert records[-1]["checkpoint_path"].endswith("model.ckpt-4")

@@ -65,6 +65,8 @@ def train_loop(
             else:
                 context.summaries = []  # the first step always records (TF writes summaries at step 0 too)
             context.global_step = state.global_step
+            if not state.registry.training:  # a hook evaluated in between (InMemoryEvaluatorHook)
+                state.registry.train()
             with model_fn_scope(context), autocast():
                 spec = model_fn(features, labels, ModeKeys.TRAIN)
             if not steps:
