@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import inspect
 import itertools
 import re
@@ -23,11 +22,6 @@ def _rows(batches, key=None):
         part = batch[1] if key is None else batch[0][key]
         values.extend(part.tolist())
     return values
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(numpy_io, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_input_fn_takes_no_arguments_like_tensorflow():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import re
 import sys
 import warnings
@@ -20,11 +19,6 @@ pd = pytest.importorskip("pandas")
 @pytest.fixture
 def frame():
     return pd.DataFrame({"b": np.arange(5.0), "a": np.arange(5), "city": [f"c{i}" for i in range(5)]})
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(pandas_io, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_columns_become_features_in_column_order(frame):

@@ -14,11 +14,10 @@ MODULES = ["metric_op", "shapes", "accumulators", "regression", "classification"
 
 
 @pytest.mark.parametrize("name", MODULES)
-def test_docstring_examples_run(name):
+def test_every_metrics_module_has_examples(name):
+    # tests/test_docstrings.py runs them; here: none of these modules may lack one.
     module = importlib.import_module(f"torch_estimator.metrics.{name}")
-    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0, f"{name} has no examples"
-    assert result.failed == 0
+    assert any(test.examples for test in doctest.DocTestFinder().find(module)), f"{name} has no examples"
 
 
 def test_every_public_function_has_an_example():

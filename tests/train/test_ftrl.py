@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import io
 import re
 
@@ -31,11 +30,6 @@ def _run(steps: int, **hyperparameters) -> tuple[torch.Tensor, Ftrl, torch.nn.Pa
 
 def _assert_equal(actual: torch.Tensor, expected: list[float]) -> None:
     torch.testing.assert_close(actual, torch.tensor(expected, dtype=torch.float64))
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(ftrl, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_one_step_without_regularization():
