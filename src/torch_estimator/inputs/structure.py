@@ -30,7 +30,11 @@ def to_tensor(value: Any, device: torch.device | str | None = None) -> Any:
         value = np.asarray(value)
     if value.dtype.kind in "OUS":
         return value
-    if value.dtype == np.float64:
+    if value.ndim == 0:  # np.ascontiguousarray would turn a scalar into shape [1]
+        tensor = torch.as_tensor(value.item())
+        if value.dtype == np.float64:
+            tensor = tensor.to(torch.get_default_dtype())
+    elif value.dtype == np.float64:
         tensor = torch.from_numpy(np.ascontiguousarray(value)).to(torch.get_default_dtype())
     else:
         tensor = torch.from_numpy(np.ascontiguousarray(value))
