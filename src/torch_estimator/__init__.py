@@ -9,13 +9,14 @@ mode, params, config)`` returns an :class:`EstimatorSpec`; an :class:`Estimator`
 evaluates and predicts with it, with checkpoints, summaries and hooks. See README.md.
 """
 
-from torch_estimator import hooks, inputs, metrics, summary, train
+from torch_estimator import data, experimental, export, hooks, inputs, metrics, summary, testing, train, training
 from torch_estimator import verbosity as logging
 from torch_estimator.checkpoint.warm_start import WarmStartSettings
 from torch_estimator.config import RunConfig
 from torch_estimator.distributed import InputContext
-from torch_estimator.errors import CheckpointError, NanLossDuringTrainingError
+from torch_estimator.errors import CheckpointError, InvalidSpecError, NanLossDuringTrainingError
 from torch_estimator.estimator import Estimator
+from torch_estimator.export.exporters import BestExporter, Exporter, FinalExporter, LatestExporter
 from torch_estimator.hooks import (
     CheckpointSaverHook,
     CheckpointSaverListener,
@@ -35,13 +36,16 @@ from torch_estimator.hooks import (
 from torch_estimator.mode_keys import ModeKeys
 from torch_estimator.modules import get_module
 from torch_estimator.spec import EstimatorSpec
+from torch_estimator.training import EvalSpec, TrainSpec, train_and_evaluate
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CheckpointError", "CheckpointSaverHook", "CheckpointSaverListener", "Estimator", "EstimatorSpec",
-    "FinalOpsHook", "InputContext", "LoggingTensorHook", "ModeKeys", "NanLossDuringTrainingError",
-    "NanTensorHook", "ProfilerHook", "RunConfig", "SecondOrStepTimer", "SessionRunArgs", "SessionRunContext",
-    "SessionRunHook", "SessionRunValues", "StepCounterHook", "StopAtStepHook", "SummarySaverHook",
-    "WarmStartSettings", "get_module", "hooks", "inputs", "logging", "metrics", "summary", "train",
+    "BestExporter", "CheckpointError", "CheckpointSaverHook", "CheckpointSaverListener", "Estimator",
+    "EstimatorSpec", "EvalSpec", "Exporter", "FinalExporter", "FinalOpsHook", "InputContext", "InvalidSpecError",
+    "LatestExporter", "LoggingTensorHook", "ModeKeys", "NanLossDuringTrainingError", "NanTensorHook",
+    "ProfilerHook", "RunConfig", "SecondOrStepTimer", "SessionRunArgs", "SessionRunContext", "SessionRunHook",
+    "SessionRunValues", "StepCounterHook", "StopAtStepHook", "SummarySaverHook", "TrainSpec", "WarmStartSettings",
+    "data", "experimental", "export", "get_module", "hooks", "inputs", "logging", "metrics", "summary", "testing",
+    "train", "train_and_evaluate", "training",
 ]

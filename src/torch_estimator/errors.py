@@ -35,6 +35,15 @@ class ReadableKeyError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class InvalidSpecError(ValueError, TypeError):
+    """A ``TrainSpec``/``EvalSpec`` is invalid; the message lists every problem.
+
+    Both a ``ValueError`` and a ``TypeError``: TensorFlow raised one or the other depending on
+    the problem, and all problems are reported together, so migrated ``except`` clauses of
+    either kind keep working.
+    """
+
+
 class NanLossDuringTrainingError(RuntimeError):
     """Training produced a NaN or infinite loss (TensorFlow's ``NanLossDuringTrainingError``)."""
 

@@ -17,12 +17,13 @@ import numpy as np
 import torch
 
 from torch_estimator import verbosity
-from torch_estimator.checkpoint import CheckpointManager, storage
+from torch_estimator.checkpoint import CheckpointManager, checkpoint_step, storage
 from torch_estimator.checkpoint.warm_start import WarmStartSettings
 from torch_estimator.config import RunConfig
 from torch_estimator.distributed.cluster import TaskType, default_device, stdio_is_terminal
 from torch_estimator.distributed.input_context import InputContext
 from torch_estimator.errors import message
+from torch_estimator.export.writer import export_saved_model
 from torch_estimator.hooks import (
     CheckpointSaverHook,
     NanTensorHook,
@@ -149,7 +150,13 @@ class Estimator:
                         self._state.global_step, max_steps)
             return self
         last_step = self._state.global_step + steps if steps is not None else max_steps
-        hooks = self._training_hooks(list(hooks or ()), list(saving_listeners or ()), last_step)
+        hooks, listeners = list(hooks or ()), list(saving_listeners or ())
+        # TF attaches saving_listeners to a user-supplied CheckpointSaverHook; here only for this call.
+        user_saver = next((hook for hook in hooks if isinstance(hook, CheckpointSaverHook)), None)
+        attached = [listener for listener in listeners if user_saver and listener not in user_saver.listeners]
+        if user_saver is not None:
+            user_saver.listeners.extend(attached)
+        hooks = self._training_hooks(hooks, listeners, last_step)
         source = self._call_input_fn(input_fn, ModeKeys.TRAIN)
         self._state.resume_input(source)
         batches = iterate_batches(source, repeat_single=True, device=self._device)
@@ -158,6 +165,8 @@ class Estimator:
                              autocast=self._autocast, chief_hooks=self._config.is_chief)
         finally:
             self._state.release_input()
+            for listener in attached:
+                user_saver.listeners.remove(listener)
         if ran == 0:
             logger.warning("Training with estimator made no steps. Perhaps input is empty or misspecified.")
         return self
@@ -180,6 +189,8 @@ class Estimator:
             batches = self._batches(input_fn, ModeKeys.EVAL, repeat_single=False)
             results = evaluate_loop(self._state, batches, self._model_fn, list(hooks or ()), device=self._device,
                                     steps=steps, autocast=self._autocast)
+        if path is not None and checkpoint_step(path) != results["global_step"]:
+            path = None  # the weights in memory are newer than any checkpoint: say so, don't misname one
         self._write_eval_summaries(results, name, path)
         logger.info("Saving dict for global step %d: %s", results["global_step"],
                     ", ".join(f"{key} = {value}" for key, value in sorted(results.items())))
@@ -209,6 +220,17 @@ class Estimator:
                                     before_batch=ensure_weights, autocast=self._autocast)
 
         return generate()
+
+    def export_saved_model(self, export_dir_base: str | os.PathLike, serving_input_receiver_fn: Callable[[], Any],
+                           assets_extra: dict[str, str] | None = None, checkpoint_path: str | None = None,
+                           experimental_mode: str = ModeKeys.PREDICT) -> str:
+        """Exports the model for serving to ``export_dir_base/<timestamp>/``; returns that path.
+
+        See :func:`torch_estimator.export.writer.export_saved_model` (``torch.export`` program,
+        ONNX model, ``signature.json``, ``assets.extra/``; written atomically and verified).
+        """
+        return export_saved_model(self, export_dir_base, serving_input_receiver_fn, assets_extra=assets_extra,
+                                  checkpoint_path=checkpoint_path, experimental_mode=experimental_mode)
 
     def latest_checkpoint(self) -> str | None:
         """Path of the newest checkpoint in ``model_dir``, or None."""
@@ -315,9 +337,8 @@ class Estimator:
         if config.save_summary_steps:
             defaults.append(SummarySaverHook(save_steps=config.save_summary_steps,
                                              summary_writer=self._sink(self.model_dir)))
-        user_savers = [hook for hook in hooks if isinstance(hook, CheckpointSaverHook)]
-        if user_savers:  # TF attaches saving_listeners to the user's saver; do it once per listener
-            user_savers[0].listeners.extend(l for l in listeners if l not in user_savers[0].listeners)
+        if any(isinstance(hook, CheckpointSaverHook) for hook in hooks):
+            pass  # the user's saver replaces the default one (train() attached the listeners to it)
         elif config.save_checkpoints_steps or config.save_checkpoints_secs:
             defaults.append(CheckpointSaverHook(self.model_dir, save_secs=config.save_checkpoints_secs,
                                                 save_steps=config.save_checkpoints_steps,

@@ -254,13 +254,19 @@ def test_final_ops_hook_keeps_the_last_values(make_estimator):
     assert results["loss"] == pytest.approx(5.0)
 
 
-def test_saving_listeners_attach_once_to_a_reused_user_saver(make_estimator, tmp_path, train_input):
+def test_saving_listeners_attach_to_a_reused_user_saver_for_one_call_only(make_estimator, train_input):
     estimator = make_estimator()
-    listener = est.CheckpointSaverListener()
+    saves: list[int] = []
+
+    class Counting(est.CheckpointSaverListener):
+        def after_save(self, session, global_step_value):
+            saves.append(global_step_value)
+
     saver = est.CheckpointSaverHook(estimator.model_dir, save_steps=2)
-    estimator.train(train_input, steps=2, hooks=[saver], saving_listeners=[listener])
-    estimator.train(train_input, steps=2, hooks=[saver], saving_listeners=[listener])
-    assert saver.listeners == [listener]
+    estimator.train(train_input, steps=2, hooks=[saver], saving_listeners=[Counting()])
+    estimator.train(train_input, steps=2, hooks=[saver], saving_listeners=[Counting()])
+    assert saver.listeners == []  # nothing piles up across calls (e.g. train_and_evaluate reruns)
+    assert saves == [0, 2, 4]  # each save seen once, by the listener of its own call
 
 
 def test_logging_hook_with_both_periods_names_its_own_arguments():

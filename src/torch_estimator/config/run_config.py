@@ -30,7 +30,8 @@ class RunConfig:
         save_checkpoints_steps: Save a checkpoint every this many steps.
         save_checkpoints_secs: Save a checkpoint every this many seconds. If neither this nor
             ``save_checkpoints_steps`` is given, 600 s. Giving both is an error; setting both to
-            ``None`` disables periodic checkpoints (one is still written at the end of training).
+            ``None`` disables checkpoints entirely (as TensorFlow); evaluate and predict then use
+            the weights in memory.
         keep_checkpoint_max: Checkpoints kept in ``model_dir``; ``None`` or 0 keeps all.
         keep_checkpoint_every_n_hours: Additionally keep one checkpoint per this many hours.
         log_step_count_steps: Log loss and steps/sec every this many steps (and write the
