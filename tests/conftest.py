@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import pathlib
 
 import numpy as np
 import pytest
@@ -57,6 +59,23 @@ class LossRecorder(est.SessionRunHook):
 def loss_recorder():
     """A factory of :class:`LossRecorder` hooks."""
     return LossRecorder
+
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_example(name: str):
+    """Imports ``examples/<name>.py`` as a module (the examples are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def example():
+    """The example loader: ``example("custom_estimator")``."""
+    return load_example
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import torch_estimator as est
 
 
 @pytest.mark.slow  # a cold inductor compile takes tens of seconds on CPU

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
@@ -22,11 +20,8 @@ def test_the_linear_estimator_honours_the_contract(make_estimator, regression):
     assert set(result["predictions"]) == {"y", "double"}
 
 
-def test_the_course_lab_honours_the_contract(tmp_path):
-    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "custom_estimator.py"
-    spec = importlib.util.spec_from_file_location("custom_estimator", path)
-    lab = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(lab)
+def test_the_course_lab_honours_the_contract(tmp_path, example):
+    lab = example("custom_estimator")
     features, labels = lab.make_data(64, seed=0)
     estimator = est.Estimator(lab.simple_rnn, model_dir=str(tmp_path),
                               config=est.RunConfig(tf_random_seed=0, progress_bar=False))

@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import pathlib
 
-EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "custom_estimator.py"
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("custom_estimator", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_lab_trains_evaluates_predicts_and_reports_paths(tmp_path, capsys):
-    example = load_example()
+def test_lab_trains_evaluates_predicts_and_reports_paths(tmp_path, capsys, example):
+    example = example("custom_estimator")
     metrics = example.main(str(tmp_path / "model"), steps=1000)
     output = capsys.readouterr().out
     assert metrics["global_step"] == 1000

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import pathlib
 
@@ -10,18 +9,9 @@ import numpy as np
 
 import torch_estimator as est
 
-EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "custom_estimator_train_and_evaluate.py"
 
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("custom_estimator_train_and_evaluate", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_lab_train_and_evaluate_exports_a_model_that_serves_the_same_predictions(tmp_path, capsys):
-    example = load_example()
+def test_lab_train_and_evaluate_exports_a_model_that_serves_the_same_predictions(tmp_path, capsys, example):
+    example = example("custom_estimator_train_and_evaluate")
     model_dir = tmp_path / "model"
     run = example.main(str(model_dir), steps=1000)
     output = capsys.readouterr().out

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
 
 import torch_estimator as est
 
-EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "property_prices.py"
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("property_prices", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_demo_reads_both_files_and_learns_the_price_rule(tmp_path, capsys):
-    example = load_example()
+def test_demo_reads_both_files_and_learns_the_price_rule(tmp_path, capsys, example):
+    example = example("property_prices")
     metrics = example.main(str(tmp_path / "model"), steps=300)
     output = capsys.readouterr().out
     assert metrics["global_step"] == 300
@@ -34,8 +22,8 @@ def test_demo_reads_both_files_and_learns_the_price_rule(tmp_path, capsys):
     assert "model.ckpt-300" in output
 
 
-def test_read_dataset_decodes_both_files_despite_the_spaces_in_the_second():
-    example = load_example()
+def test_read_dataset_decodes_both_files_despite_the_spaces_in_the_second(example):
+    example = example("property_prices")
     dataset = example.read_dataset(str(example.DATA / "property_prices_*.csv"), est.ModeKeys.EVAL, batch_size=100)
     (features, prices), = list(dataset)
     assert len(prices) == 36  # 18 rows per file; the second has no final newline

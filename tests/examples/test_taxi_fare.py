@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-
 import pytest
 
 import torch_estimator as est
 
-EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "taxi_fare.py"
 MEAN_BASELINE_RMSE = 10.4456  # always predicting the training mean 11.0913 on the valid file
 
 
-def load_example():
-    spec = importlib.util.spec_from_file_location("taxi_fare", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_linear_regression_beats_the_mean_and_nears_least_squares(tmp_path, capsys):
-    example = load_example()
+def test_linear_regression_beats_the_mean_and_nears_least_squares(tmp_path, capsys, example):
+    example = example("taxi_fare")
     metrics = example.main(str(tmp_path / "model"), steps=1000)
     output = capsys.readouterr().out
     assert metrics["global_step"] == 1000
@@ -32,22 +21,22 @@ def test_linear_regression_beats_the_mean_and_nears_least_squares(tmp_path, caps
     assert output.count("predicted fare") == 5 and "model.ckpt-1000" in output
 
 
-def test_small_dnn_learns_much_more_than_a_line(tmp_path):
-    example = load_example()
+def test_small_dnn_learns_much_more_than_a_line(tmp_path, example):
+    example = example("taxi_fare")
     metrics = example.main(str(tmp_path / "model"), steps=800, hidden_units=(32, 8), learning_rate=0.02)
     assert metrics["rmse"] < 6.0  # about 4.8; the linear model's floor is 9.08
 
 
-def test_feature_statistics_are_those_of_the_whole_training_file():
-    example = load_example()
+def test_feature_statistics_are_those_of_the_whole_training_file(example):
+    example = example("taxi_fare")
     mean, std, label_mean = example.feature_statistics(str(example.DATA / "taxi-train.csv"))
     assert label_mean == pytest.approx(11.0913, abs=1e-3)
     assert mean.tolist() == pytest.approx([-73.9753, 40.7514, -73.9749, 40.7515, 1.7337], abs=1e-3)
     assert std.tolist() == pytest.approx([0.0398, 0.0307, 0.0396, 0.0344, 1.3542], abs=1e-3)
 
 
-def test_trained_model_predicts_from_raw_rows(tmp_path):
-    example = load_example()
+def test_trained_model_predicts_from_raw_rows(tmp_path, example):
+    example = example("taxi_fare")
     example.main(str(tmp_path / "model"), steps=50)
     mean, std, _ = example.feature_statistics(str(example.DATA / "taxi-train.csv"))
     estimator = est.Estimator(example.fare_model, model_dir=str(tmp_path / "model"),

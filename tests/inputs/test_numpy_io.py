@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from torch_estimator.inputs import numpy_io
 from torch_estimator.inputs.numpy_io import numpy_input_fn
 
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from torch_estimator.inputs import pandas_io
 from torch_estimator.inputs.pandas_io import pandas_input_fn
 
 pd = pytest.importorskip("pandas")

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from torch_estimator.train import ftrl
 from torch_estimator.train.ftrl import Ftrl
 
 # Every hand-computed test below starts from the same numbers, chosen so that the square roots

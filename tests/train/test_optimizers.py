@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from torch_estimator.train import optimizers
 from torch_estimator.train.ftrl import Ftrl
 from torch_estimator.train.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZER_NAMES, make_optimizer
 

@@ -15,13 +15,13 @@ Paths are relative to the directory (TensorFlow's ``save_relative_paths=True``),
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import re
 
+from torch_estimator.durable import write_text_atomically
+
 INDEX_FILENAME = "checkpoint"
-TEMPORARY_INFIX = ".tmp-"  # "checkpoint.tmp-<pid>": left only by a process killed mid-write
 _LINE = re.compile(r'^\s*(\w+)\s*:\s*"?([^"]*)"?\s*$')
 
 
@@ -71,15 +71,4 @@ def write_index(directory: str, index: CheckpointIndex) -> None:
     lines += [f"all_model_checkpoint_timestamps: {stamp!r}" for stamp in index.timestamps]
     if index.last_preserved_timestamp is not None:
         lines.append(f"last_preserved_timestamp: {index.last_preserved_timestamp!r}")
-    path = os.path.join(directory, INDEX_FILENAME)
-    tmp = f"{path}{TEMPORARY_INFIX}{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+    write_text_atomically(os.path.join(directory, INDEX_FILENAME), "\n".join(lines) + "\n")

@@ -18,11 +18,11 @@ from typing import Any
 from torch_estimator.checkpoint import storage
 from torch_estimator.checkpoint.index import (
     INDEX_FILENAME,
-    TEMPORARY_INFIX,
     CheckpointIndex,
     read_index,
     write_index,
 )
+from torch_estimator.durable import TEMPORARY_INFIX
 from torch_estimator.errors import CheckpointError, message
 
 logger = logging.getLogger("torch_estimator")

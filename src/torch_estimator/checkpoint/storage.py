@@ -30,6 +30,7 @@ import torch.distributed.checkpoint as dcp
 from torch import nn
 from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
+from torch_estimator.durable import fsync_directory, write_text_atomically
 from torch_estimator.errors import CheckpointError, message
 
 MANIFEST = "manifest.json"
@@ -61,7 +62,7 @@ def save_state(state_dict: dict[str, Any], path: str) -> None:
         old = os.path.join(parent, f".{name}.old-{os.getpid()}")
         os.replace(path, old)
     os.replace(tmp, path)
-    _fsync_dir(parent)
+    fsync_directory(parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -77,10 +78,8 @@ def _describe(error: BaseException) -> str:
 def _write_manifest(directory: str) -> None:
     files = {name: [os.path.getsize(os.path.join(directory, name)), _crc32(os.path.join(directory, name))]
              for name in sorted(os.listdir(directory))}
-    with open(os.path.join(directory, MANIFEST), "w", encoding="utf-8") as f:
-        json.dump({"format": "torch_estimator/dcp-1", "files": files}, f)
-        f.flush()
-        os.fsync(f.fileno())
+    write_text_atomically(os.path.join(directory, MANIFEST), json.dumps({"format": "torch_estimator/dcp-1",
+                                                                          "files": files}))
 
 
 def _crc32(path: str) -> int:
@@ -89,14 +88,6 @@ def _crc32(path: str) -> int:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             crc = zlib.crc32(chunk, crc)
     return crc
-
-
-def _fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def verify(path: str) -> None:

@@ -18,7 +18,6 @@ eval_result, is_the_final_export)`` method is an exporter (:class:`Exporter`).
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
 import logging
@@ -28,6 +27,7 @@ import shutil
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from torch_estimator.durable import write_text_atomically
 from torch_estimator.errors import message
 
 logger = logging.getLogger("torch_estimator")
@@ -302,18 +302,7 @@ def _export(estimator: Any, export_path: str, serving_input_receiver_fn: Callabl
 def _write_best(export_path: str, eval_result: dict[str, Any], export_dir: str, checkpoint_path: str | None) -> None:
     # Temporary name, fsync, rename: a crash leaves the previous best or the new one, never half.
     record = {"eval_result": eval_result, "export_dir": export_dir, "checkpoint_path": checkpoint_path}
-    target = os.path.join(export_path, BEST_RESULT_FILENAME)
-    tmp = f"{target}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+    write_text_atomically(os.path.join(export_path, BEST_RESULT_FILENAME), json.dumps(record, indent=1, sort_keys=True))
 
 
 def _jsonable(value: Any) -> Any:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from torch_estimator.durable import fsync_directory, fsync_tree
 from torch_estimator.errors import message
 from torch_estimator.export import program
 from torch_estimator.export.predictor import BACKENDS, FORMAT, FORMAT_VERSION, SIGNATURE_FILE, load
@@ -122,9 +123,9 @@ def export_saved_model(estimator: Any, export_dir_base: str | os.PathLike,
     try:
         with estimator._rng_scope():
             _write(estimator, receiver, assets, checkpoint, temp_dir)
-        _fsync_tree(temp_dir)
+        fsync_tree(temp_dir)
         os.rename(temp_dir, export_dir)
-        _fsync_directory(export_dir_base)
+        fsync_directory(export_dir_base)
     except BaseException:
         shutil.rmtree(temp_dir, ignore_errors=True)
         raise
@@ -344,18 +345,3 @@ def _write_json(path: str, document: dict[str, Any]) -> None:
         f.write("\n")
 
 
-def _fsync_tree(directory: str) -> None:
-    """Flushes every file, then the directories, so the rename publishes complete files."""
-    for root, _, names in os.walk(directory):
-        for name in names:
-            with open(os.path.join(root, name), "rb") as f:
-                os.fsync(f.fileno())
-        _fsync_directory(root)
-
-
-def _fsync_directory(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
