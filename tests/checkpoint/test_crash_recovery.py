@@ -12,6 +12,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+import torch.distributed.checkpoint
 
 import torch_estimator as est
 from torch_estimator.checkpoint import storage
@@ -166,7 +167,7 @@ def test_a_failed_checkpoint_write_is_a_checkpoint_error(make_estimator, full_ba
     def failing_save(*args, **kwargs):
         raise torch.distributed.checkpoint.CheckpointException("save failed", {0: OSError(28, "disk full")})
 
-    monkeypatch.setattr(storage.dcp, "save", failing_save)
+    monkeypatch.setattr(torch.distributed.checkpoint, "save", failing_save)
     with pytest.raises(est.CheckpointError, match="Could not write checkpoint.*disk full.*free disk space"):
         make_estimator().train(full_batch, steps=1)
     assert not [name for name in os.listdir(make_estimator().model_dir) if ".tmp-" in name]

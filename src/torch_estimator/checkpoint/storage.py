@@ -26,14 +26,20 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.distributed.checkpoint as dcp
 from torch import nn
-from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
 from torch_estimator.durable import fsync_directory, write_text_atomically
 from torch_estimator.errors import CheckpointError, message
 
 MANIFEST = "manifest.json"
+
+
+def _dcp() -> Any:
+    """``torch.distributed.checkpoint``, imported on first use: it adds ~47 MB to every process
+    (data readers, servers) that imports torch_estimator but never touches a checkpoint."""
+    import torch.distributed.checkpoint as dcp
+
+    return dcp
 
 
 @contextlib.contextmanager
@@ -49,6 +55,7 @@ def save_state(state_dict: dict[str, Any], path: str) -> None:
     parent, name = os.path.split(path)
     tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
+    dcp = _dcp()
     try:
         with _quiet_single_process() as no_dist:
             dcp.save(state_dict, checkpoint_id=tmp, no_dist=no_dist)
@@ -105,11 +112,12 @@ def verify(path: str) -> None:
 
 def keys(path: str) -> dict[str, Any]:
     """Flattened key -> DCP metadata (``.size`` for tensors) of the checkpoint at ``path``."""
-    return dict(dcp.FileSystemReader(path).read_metadata().state_dict_metadata)
+    return dict(_dcp().FileSystemReader(path).read_metadata().state_dict_metadata)
 
 
 def load_into(state_dict: dict[str, Any], path: str) -> None:
     """Loads the keys present in ``state_dict`` from ``path``, in place."""
+    dcp = _dcp()
     with _quiet_single_process() as no_dist:
         try:
             dcp.load(state_dict, checkpoint_id=path, no_dist=no_dist)
@@ -161,6 +169,8 @@ def load_module(path: str, name: str, module: nn.Module, rename: dict[str, str] 
 
 
 def optimizer_state(registry: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
     return get_optimizer_state_dict(registry, optimizer)
 
 
