@@ -48,6 +48,9 @@ class StepOutputs:
                                fetch=name))
 
 
+_NO_VALUES = SessionRunValues(None)  # immutable: shared by every hook that fetched nothing
+
+
 def _no_results(outputs: StepOutputs) -> None:
     return None
 
@@ -73,7 +76,7 @@ class HookRunner:
         self.hooks = list(hooks)
         self.session = session
         self.context = SessionRunContext(session=session)
-        self._requests: list[Any] = []
+        self._plan: list[tuple[Any, Callable[[StepOutputs], Any] | None]] = []
         self._began: set[int] = set()
         self._compiled_requests: dict[int, tuple[Any, Callable[[StepOutputs], Any], bool]] = {}
 
@@ -95,20 +98,25 @@ class HookRunner:
                 after_create_session(self.session, None)
 
     def before_run(self) -> bool:
-        """Collects requests; returns whether any hook fetches ``summaries`` on this step."""
+        """Collects requests into this step's plan; returns whether any fetches ``summaries``."""
         context = self.context
-        self._requests = requests = [hook.before_run(context) for hook in self.hooks]
+        plan = []
         wants_summaries = False
-        for request in requests:
-            if request is not None and self._compiled(request)[1]:
-                wants_summaries = True
+        for hook in self.hooks:
+            request = hook.before_run(context)
+            if request is None:
+                plan.append((hook, None))
+                continue
+            resolver, wants = self._compiled(request)
+            wants_summaries = wants_summaries or wants
+            plan.append((hook, resolver))
+        self._plan = plan
         return wants_summaries
 
     def after_run(self, outputs: StepOutputs) -> None:
         context = self.context
-        for hook, request in zip(self.hooks, self._requests):
-            results = None if request is None else self._compiled(request)[0](outputs)
-            hook.after_run(context, SessionRunValues(results))
+        for hook, resolver in self._plan:
+            hook.after_run(context, _NO_VALUES if resolver is None else SessionRunValues(resolver(outputs)))
 
     def _compiled(self, request: Any) -> tuple[Callable[[StepOutputs], Any], bool]:
         """(resolver, fetches summaries?) for a request; hooks mostly return the same request
