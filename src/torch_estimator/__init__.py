@@ -9,7 +9,7 @@ mode, params, config)`` returns an :class:`EstimatorSpec`; an :class:`Estimator`
 evaluates and predicts with it, with checkpoints, summaries and hooks. See README.md.
 """
 
-from torch_estimator import data, experimental, export, hooks, inputs, metrics, summary, testing, train, training
+from torch_estimator import data, experimental, export, heads, hooks, inputs, metrics, summary, testing, train, training
 from torch_estimator import verbosity as logging
 from torch_estimator.checkpoint.warm_start import WarmStartSettings
 from torch_estimator.config import RunConfig
@@ -17,6 +17,16 @@ from torch_estimator.distributed import InputContext
 from torch_estimator.errors import CheckpointError, InvalidSpecError, NanLossDuringTrainingError
 from torch_estimator.estimator import Estimator
 from torch_estimator.export.exporters import BestExporter, Exporter, FinalExporter, LatestExporter
+from torch_estimator.heads import (
+    BinaryClassHead,
+    LogisticRegressionHead,
+    MultiClassHead,
+    MultiHead,
+    MultiLabelHead,
+    PoissonRegressionHead,
+    RegressionHead,
+    losses,
+)
 from torch_estimator.hooks import (
     CheckpointSaverHook,
     CheckpointSaverListener,
@@ -41,6 +51,8 @@ from torch_estimator.training import EvalSpec, TrainSpec, train_and_evaluate
 __version__ = "0.1.0"
 
 __all__ = [
+    "BinaryClassHead", "LogisticRegressionHead", "MultiClassHead", "MultiHead", "MultiLabelHead",
+    "PoissonRegressionHead", "RegressionHead", "heads", "losses",
     "BestExporter", "CheckpointError", "CheckpointSaverHook", "CheckpointSaverListener", "Estimator",
     "EstimatorSpec", "EvalSpec", "Exporter", "FinalExporter", "FinalOpsHook", "InputContext", "InvalidSpecError",
     "LatestExporter", "LoggingTensorHook", "ModeKeys", "NanLossDuringTrainingError", "NanTensorHook",
