@@ -9,8 +9,36 @@ mode, params, config)`` returns an :class:`EstimatorSpec`; an :class:`Estimator`
 evaluates and predicts with it, with checkpoints, summaries and hooks. See README.md.
 """
 
-from torch_estimator import data, experimental, export, heads, hooks, inputs, metrics, summary, testing, train, training
+from torch_estimator import (
+    data,
+    experimental,
+    export,
+    feature_column,
+    heads,
+    hooks,
+    inputs,
+    metrics,
+    summary,
+    testing,
+    train,
+    training,
+)
 from torch_estimator import verbosity as logging
+from torch_estimator.canned import (
+    BaselineClassifier,
+    BaselineEstimator,
+    BaselineRegressor,
+    DNNClassifier,
+    DNNEstimator,
+    DNNLinearCombinedClassifier,
+    DNNLinearCombinedEstimator,
+    DNNLinearCombinedRegressor,
+    DNNRegressor,
+    LinearClassifier,
+    LinearEstimator,
+    LinearRegressor,
+    add_metrics,
+)
 from torch_estimator.checkpoint.warm_start import WarmStartSettings
 from torch_estimator.config import RunConfig
 from torch_estimator.distributed import InputContext
@@ -51,6 +79,9 @@ from torch_estimator.training import EvalSpec, TrainSpec, train_and_evaluate
 __version__ = "0.1.0"
 
 __all__ = [
+    "BaselineClassifier", "BaselineEstimator", "BaselineRegressor", "DNNClassifier", "DNNEstimator",
+    "DNNLinearCombinedClassifier", "DNNLinearCombinedEstimator", "DNNLinearCombinedRegressor", "DNNRegressor",
+    "LinearClassifier", "LinearEstimator", "LinearRegressor", "add_metrics", "feature_column",
     "BinaryClassHead", "LogisticRegressionHead", "MultiClassHead", "MultiHead", "MultiLabelHead",
     "PoissonRegressionHead", "RegressionHead", "heads", "losses",
     "BestExporter", "CheckpointError", "CheckpointSaverHook", "CheckpointSaverListener", "Estimator",

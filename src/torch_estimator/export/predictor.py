@@ -9,6 +9,10 @@ custom objects and sample inputs; exports written here contain none).
 Inputs are validated here, once per call, against the signature (names, dtypes, shapes);
 torch's own per-call input and guard checks, which cost more than a small model's forward
 pass, are therefore switched off on the loaded program.
+
+When the model reads features through feature columns, the signature's inputs are the raw
+serving inputs (strings included) and the program's are ids: the transforms recorded in
+``preprocessing.json`` (vocabulary lookups, hash buckets, boundaries) run first, in numpy.
 """
 
 from __future__ import annotations
@@ -23,8 +27,11 @@ from typing import Any
 import numpy as np
 
 from torch_estimator.errors import message
+from torch_estimator.export.preprocessing import Preprocessing
+from torch_estimator.export.receivers import STRING
 
 SIGNATURE_FILE = "signature.json"
+PREPROCESSING_FILE = "preprocessing.json"
 FORMAT, FORMAT_VERSION = "torch_estimator/export", 1
 BACKENDS = ("torch", "onnx")
 
@@ -65,7 +72,7 @@ class Predictor:
     dimension first; pass ``[row]`` for one example), or a bare batch when the signature has a
     single input, and returns ``{output key: numpy array}``. Values are cast to the input's
     dtype when numpy's ``same_kind`` rule allows it (float64 to float32, int to float), never
-    from float to int.
+    from float to int. ``string`` inputs take ``str`` or UTF-8 ``bytes`` arrays.
 
     Attributes:
         export_dir: The directory loaded.
@@ -74,7 +81,8 @@ class Predictor:
         global_step: The training step of the exported weights.
     """
 
-    def __init__(self, export_dir: str, backend: str, document: dict[str, Any], num_threads: int | None) -> None:
+    def __init__(self, export_dir: str, backend: str, document: dict[str, Any], num_threads: int | None,
+                 transforms: dict[str, dict[str, Any]] | None = None) -> None:
         self.export_dir = export_dir
         self.backend = backend
         self.global_step = document.get("global_step")
@@ -83,7 +91,8 @@ class Predictor:
         runners = {name: _open_program(export_dir, backend, program, num_threads)
                    for name, program in document["programs"].items()}
         self._plans = {name: _SignaturePlan(name, self.signatures[name], runners[entry["program"]],
-                                            document["programs"][entry["program"]])
+                                            document["programs"][entry["program"]],
+                                            (transforms or {}).get(entry["program"], {}))
                        for name, entry in document["signatures"].items()}
 
     def __call__(self, inputs: Any, signature: str = "serving_default") -> dict[str, np.ndarray]:
@@ -149,7 +158,16 @@ def load(export_dir: str | os.PathLike, backend: str = "torch", *, num_threads: 
         raise ValueError(message("Unsupported export format", expected=f"{FORMAT} version {FORMAT_VERSION}",
                                  fix="Re-export the model with this version of torch_estimator",
                                  format=document.get("format"), format_version=document.get("format_version")))
-    return Predictor(export_dir, backend, document, num_threads)
+    return Predictor(export_dir, backend, document, num_threads, _read_transforms(export_dir))
+
+
+def _read_transforms(export_dir: str) -> dict[str, dict[str, Any]]:
+    """Program name -> its preprocessing transforms (none for exports without feature columns)."""
+    path = os.path.join(export_dir, PREPROCESSING_FILE)
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f).get("transforms", {})
 
 
 def _signature_def(entry: dict[str, Any]) -> SignatureDef:
@@ -162,12 +180,18 @@ def _signature_def(entry: dict[str, Any]) -> SignatureDef:
 class _SignaturePlan:
     """Everything one signature's call needs, precomputed: validation data and output picks."""
 
-    def __init__(self, name: str, signature: SignatureDef, runner: Any, program: dict[str, Any]) -> None:
+    def __init__(self, name: str, signature: SignatureDef, runner: Any, program: dict[str, Any],
+                 transforms: dict[str, Any]) -> None:
         self.name = name
         self.signature = signature
         self.runner = runner
         self.names = tuple(signature.inputs)
-        self.dtypes = tuple(np.dtype(info.dtype) for info in signature.inputs.values())
+        self.dtypes = tuple(None if info.dtype == STRING else np.dtype(info.dtype)
+                            for info in signature.inputs.values())
+        program_inputs = tuple(spec["name"] for spec in program["inputs"])
+        # None when the program takes the serving inputs as they are: no per-call cost.
+        self.preprocessing = (Preprocessing.from_json(program_inputs, transforms)
+                              if transforms or program_inputs != self.names else None)
         self.trailing = tuple(info.shape[1:] for info in signature.inputs.values())
         fixed = {info.shape[0] for info in signature.inputs.values()} - {-1}
         self.batch_size = fixed.pop() if fixed else None
@@ -199,9 +223,11 @@ class _SignaturePlan:
             arrays.append(array)
         if batch < 1 or (self.batch_size is not None and batch != self.batch_size):
             raise self._error("got a wrong batch size", batch_size=batch)
+        if self.preprocessing is not None:
+            arrays = self.preprocessing(dict(zip(self.names, arrays)))
         return dict(zip(self.keys, self.runner.run(arrays, self.selection)))
 
-    def _array(self, value: Any, name: str, dtype: np.dtype) -> np.ndarray:
+    def _array(self, value: Any, name: str, dtype: np.dtype | None) -> np.ndarray:
         if isinstance(value, np.ndarray):
             array = value
         elif hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor; torch need not be imported
@@ -211,6 +237,10 @@ class _SignaturePlan:
                 array = np.asarray(value)
             except ValueError as error:  # ragged nested lists
                 raise self._error(f"got input {name!r} that is not a rectangular array", error=str(error)) from error
+        if dtype is None:  # a string input
+            if array.dtype.kind not in "USO":
+                raise TypeError(self._message(f"needs strings for input {name!r}", **{name: str(array.dtype)}))
+            return array
         if array.dtype != dtype:
             if not np.can_cast(array.dtype, dtype, "same_kind"):
                 raise TypeError(self._message(f"cannot take input {name!r} of dtype {array.dtype} without losing "
@@ -250,7 +280,7 @@ class _TorchProgram:
         torch = self._torch
         with torch.inference_mode():
             outputs = self._module(*[torch.from_numpy(array) for array in arrays])
-        return [outputs[i].numpy() for i in positions]
+        return [outputs[i].detach().numpy() for i in positions]  # an output may alias a parameter
 
 
 class _OnnxProgram:

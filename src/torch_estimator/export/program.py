@@ -7,6 +7,11 @@ every signature output as a flat tuple (:class:`~torch_estimator.export.outputs.
 Flat positional inputs avoid both exporters' dict-input traps (graph inputs named
 ``features_x``; a trailing dict taken as kwargs by ``torch.onnx.export``) and let the ONNX
 inputs and outputs carry the serving names.
+
+The program's inputs are the serving inputs unless feature columns turn features into ids:
+those ids are computed before the program (:mod:`~torch_estimator.export.preprocessing`), so
+the program takes the numeric serving inputs and one int64 input per transform, and string
+serving inputs never reach it.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ import torch
 from torch import nn
 
 from torch_estimator.errors import ReadableKeyError, message
+from torch_estimator.export import preprocessing
 from torch_estimator.export.outputs import ExportOutput, OutputPlan, plan_outputs, signature_outputs
-from torch_estimator.export.receivers import STRING, ReceiverInputs, dtype_name
+from torch_estimator.export.receivers import STRING, ReceiverInputs, TensorSpec, dtype_name
 from torch_estimator.mode_keys import ModeKeys
 from torch_estimator.modules import ModelFnContext, ModuleRegistry, model_fn_scope, watch_parameter_creation
 
@@ -40,7 +46,7 @@ class ExportVerificationError(ExportError):
 
 
 class ServingModule(nn.Module):
-    """``receiver inputs -> model_fn(features, mode=PREDICT) -> flat signature outputs``.
+    """``program inputs -> model_fn(features, mode=PREDICT) -> flat signature outputs``.
 
     Args:
         registry: The Estimator's module registry (holds the trained weights; a submodule so
@@ -57,34 +63,45 @@ class ServingModule(nn.Module):
         self.registry = registry
         self.model_fn = model_fn
         self.inputs = inputs
-        self.input_names = tuple(inputs.specs)
         self.device = device
         self.global_step = global_step
         self.plan: OutputPlan | None = None  # set by probe()
+        # The serving inputs unchanged, until probe() finds feature-column transforms.
+        self.binding = preprocessing.Binding(preprocessing.Preprocessing(tuple(inputs.specs)), dict(inputs.specs), {})
 
-    def signatures(self, *tensors: torch.Tensor, features: Any = None) -> dict[str, ExportOutput]:
+    @property
+    def program_specs(self) -> dict[str, TensorSpec]:
+        """The traced program's inputs, in order."""
+        return self.binding.program_specs
+
+    def signatures(self, features: Any) -> dict[str, ExportOutput]:
         """Runs ``model_fn`` once and returns its signatures (TensorFlow's rules)."""
-        if features is None:
-            features = self.inputs.build_features(dict(zip(self.input_names, tensors)))
         context = ModelFnContext(self.registry, ModeKeys.PREDICT, self.device, global_step=self.global_step)
         with model_fn_scope(context):
             spec = self.model_fn(features, None, ModeKeys.PREDICT)
         return signature_outputs(spec.export_outputs, spec.predictions)
 
     def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return self.plan.select(self.signatures(*tensors))
+        by_name = dict(zip(self.program_specs, tensors))
+        serving = preprocessing.string_inputs({name: by_name.get(name) for name in self.inputs.specs},
+                                              self.inputs.specs)
+        replay = {transform: by_name[name] for transform, name in self.binding.replay.items()}
+        with preprocessing.replaying(replay):
+            return self.plan.select(self.signatures(self.inputs.build_features(serving)))
 
-    def probe(self, sample: tuple[torch.Tensor, ...]) -> OutputPlan:
-        """Runs ``model_fn`` eagerly once (creating and restoring its modules), sets the plan.
+    def probe(self, sample: tuple[Any, ...]) -> OutputPlan:
+        """Runs ``model_fn`` eagerly once on serving inputs (creating and restoring its modules),
+        sets the plan and binds the feature-column transforms it applied to the serving inputs.
 
         A ``KeyError`` for a feature the receiver does not provide becomes a clear error naming
         the receiver's inputs and features.
         """
-        features = self.inputs.build_features(dict(zip(self.input_names, sample)))
+        serving = self._serving(sample)
+        features = self.inputs.build_features(serving)
         recorder = _RecordingFeatures(features) if isinstance(features, dict) else features
         try:
-            with torch.no_grad(), watch_parameter_creation():
-                outputs = self.signatures(features=recorder)
+            with torch.no_grad(), watch_parameter_creation(), preprocessing.recording() as record:
+                outputs = self.signatures(recorder)
         except KeyError as error:
             missing = getattr(recorder, "missing", [])
             if not missing:
@@ -94,21 +111,35 @@ class ServingModule(nn.Module):
                 expected=f"model_fn to read only the receiver's features {sorted(features)}",
                 fix=f"Add {missing[0]!r} to the receiver's features (features={{{missing[0]!r}: "
                     "receiver_tensors[...]}), or map a receiver input to it with a features callable",
-                missing=missing[0], features=sorted(features), receiver_tensors=list(self.input_names))) from error
+                missing=missing[0], features=sorted(features), receiver_tensors=list(self.inputs.specs))) from error
         except Exception as error:
             _add_sample_note(error, self.inputs)
             raise
         self.plan = plan_outputs(outputs)
+        self.binding = preprocessing.bind(record, serving, self.inputs.specs)
         return self.plan
 
-    def eager_outputs(self, samples: dict[int, tuple[torch.Tensor, ...]]) -> dict[int, list[np.ndarray]]:
-        """The eager model's outputs (numpy, CPU) on each sample batch: the verification reference."""
+    def program_inputs(self, sample: tuple[Any, ...]) -> tuple[torch.Tensor, ...]:
+        """The program's inputs for a batch of serving inputs (runs the exported preprocessing)."""
+        arrays = self.binding.preprocessing(dict(zip(self.inputs.specs, sample)))
+        return tuple(torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in arrays)
+
+    def eager_outputs(self, samples: dict[int, tuple[Any, ...]]) -> dict[int, list[np.ndarray]]:
+        """The eager model's outputs (numpy, CPU) on each batch of serving inputs: the
+        verification reference (feature columns compute their ids as in training)."""
+        outputs = {}
         try:
             with torch.no_grad():
-                return {size: [t.cpu().numpy() for t in self(*sample)] for size, sample in samples.items()}
+                for size, sample in samples.items():
+                    features = self.inputs.build_features(self._serving(sample))
+                    outputs[size] = [t.cpu().numpy() for t in self.plan.select(self.signatures(features))]
         except Exception as error:
             _add_sample_note(error, self.inputs)
             raise
+        return outputs
+
+    def _serving(self, sample: tuple[Any, ...]) -> dict[str, Any]:
+        return preprocessing.string_inputs(dict(zip(self.inputs.specs, sample)), self.inputs.specs)
 
 
 def _add_sample_note(error: BaseException, inputs: ReceiverInputs) -> None:
@@ -137,38 +168,35 @@ class _RecordingFeatures(dict):
         raise KeyError(key)
 
 
-def sample_inputs(inputs: ReceiverInputs, batch_size: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """A batch of ``batch_size`` rows for every input: example rows when given, else synthetic.
+def sample_inputs(inputs: ReceiverInputs, batch_size: int, seed: int = 0) -> tuple[Any, ...]:
+    """A batch of ``batch_size`` rows for every serving input: example rows when given, else synthetic.
 
     Synthetic floats are standard normal; integers and booleans are zeros (a valid index for
-    any embedding or lookup table).
+    any embedding or lookup table); strings are the row numbers (``'0'``, ``'1'``, ...).
+    Numeric inputs are tensors, string inputs numpy arrays of ``str``.
     """
     generator = np.random.default_rng(seed)
-    batch = []
-    for name, spec in inputs.specs.items():
-        if spec.dtype == STRING:
-            raise ValueError(message(
-                f"Serving input {name!r} is a string; exports cannot take string inputs yet",
-                expected="numeric or bool receiver inputs (string vocabulary lookups will be part of the "
-                         "exported preprocessing that feature columns bring)",
-                fix="Feed ids instead of strings for now", input=name, spec=spec.describe()))
+    batch: list[Any] = []
+    for spec in inputs.specs.values():
         rows = spec.batch_size or batch_size
         shape = (rows, *spec.shape[1:])
-        dtype = np.dtype(dtype_name(spec.dtype))
+        dtype = np.dtype(np.str_ if spec.dtype == STRING else dtype_name(spec.dtype))
         if spec.example is not None and len(spec.example):
             array = np.asarray(spec.example)[np.arange(rows) % len(spec.example)].astype(dtype)
+        elif dtype.kind == "U":
+            array = np.arange(int(np.prod(shape))).astype(np.str_).reshape(shape)
         elif dtype.kind == "f":
             array = generator.standard_normal(shape).astype(dtype)
         else:
             array = np.zeros(shape, dtype)
-        batch.append(torch.from_numpy(np.ascontiguousarray(array)))
+        batch.append(array if dtype.kind == "U" else torch.from_numpy(np.ascontiguousarray(array)))
     return tuple(batch)
 
 
 def trace(module: ServingModule, sample: tuple[torch.Tensor, ...]) -> torch.export.ExportedProgram:
     """``torch.export`` of the module, with one dynamic batch dimension shared by every input."""
     batch = torch.export.Dim("batch", min=1)
-    dynamic = tuple({0: batch} if spec.batch_size is None else None for spec in module.inputs.specs.values())
+    dynamic = tuple({0: batch} if spec.batch_size is None else None for spec in module.program_specs.values())
     try:
         with torch.no_grad(), warnings.catch_warnings():
             # nn.LSTM/GRU/RNN re-assign their own _flat_weights list on every call: harmless here
@@ -189,15 +217,15 @@ def to_onnx(program: torch.export.ExportedProgram, module: ServingModule, sample
             path: str) -> None:
     """Converts the traced program to ONNX (dynamo exporter) with the serving names.
 
-    The ONNX inputs are the receiver's input names, its outputs the plan's output names, and
+    The ONNX inputs are the program's input names, its outputs the plan's output names, and
     the dynamic dimension is called ``batch``.
     """
     dynamic = {"tensors": tuple({0: "batch"} if spec.batch_size is None else None
-                                for spec in module.inputs.specs.values())}
+                                for spec in module.program_specs.values())}
     try:
         with _quiet_onnx():
             onnx_program = torch.onnx.export(program, sample, dynamo=True, dynamic_shapes=dynamic, verbose=False)
-            _name_io(onnx_program.model, list(module.input_names), list(module.plan.names))
+            _name_io(onnx_program.model, list(module.program_specs), list(module.plan.names))
             onnx_program.save(path)
     except Exception as error:
         raise ExportError(message("torch.onnx.export could not convert the exported program",

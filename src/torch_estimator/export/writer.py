@@ -6,7 +6,8 @@ Layout of ``export_dir_base/<unix timestamp>/``::
     model.onnx           the same program as ONNX, inputs and outputs named as served
     model-<alt>.pt2/.onnx  one pair per receiver_tensors_alternatives entry
     signature.json       signatures, their inputs, outputs and methods (also inside each .pt2)
-    preprocessing.json   the receiver -> feature mapping; the slot feature columns fill
+    preprocessing.json   the receiver -> feature mapping, and the feature-column transforms
+                         (vocabularies, hash buckets, boundaries) run before each program
     assets.extra/        the assets_extra files
 
 The directory is written as ``temp-<timestamp>`` and renamed only once every program has been
@@ -33,14 +34,20 @@ import torch
 from torch_estimator.durable import fsync_directory, fsync_tree
 from torch_estimator.errors import message
 from torch_estimator.export import program
-from torch_estimator.export.predictor import BACKENDS, FORMAT, FORMAT_VERSION, SIGNATURE_FILE, load
+from torch_estimator.export.predictor import (
+    BACKENDS,
+    FORMAT,
+    FORMAT_VERSION,
+    PREPROCESSING_FILE,
+    SIGNATURE_FILE,
+    load,
+)
 from torch_estimator.export.receivers import ReceiverInputs, ServingInputReceiver, TensorServingInputReceiver
 from torch_estimator.mode_keys import ModeKeys
 from torch_estimator.modules import ModuleRegistry
 
 logger = logging.getLogger("torch_estimator")
 
-PREPROCESSING_FILE = "preprocessing.json"
 ASSETS_EXTRA = "assets.extra"
 _MAX_DIRECTORY_ATTEMPTS = 100
 # float16 carries ~3 significant digits; everything else is compared at 1e-5.
@@ -54,7 +61,8 @@ class _Built:
     name: str
     module: program.ServingModule
     exported: torch.export.ExportedProgram
-    samples: dict[int, tuple[torch.Tensor, ...]]
+    serving: dict[int, tuple[Any, ...]]  # serving inputs (strings as numpy), what a client sends
+    samples: dict[int, tuple[torch.Tensor, ...]]  # the program's inputs for the same rows
     expected: dict[int, list[np.ndarray]]
 
 
@@ -150,8 +158,10 @@ def _write(estimator: Any, receiver: Any, assets: dict[str, str], checkpoint: st
         "format": "torch_estimator/preprocessing", "format_version": 1,
         # How features are made from the serving inputs; already compiled into the programs.
         "programs": {item.name: item.module.inputs.describe() for item in built},
-        # Per-feature state (vocabularies, hash buckets, boundaries): filled by feature columns.
-        "transforms": {},
+        # Program -> {program input: transform of serving inputs} (vocabularies, hash buckets,
+        # boundaries): the feature columns' ids, computed before the program by est.export.load.
+        "transforms": {item.name: item.module.binding.preprocessing.to_json() for item in built
+                       if item.module.binding.preprocessing.transforms},
     })
     for destination, source in assets.items():
         target = os.path.join(directory, ASSETS_EXTRA, destination)
@@ -167,13 +177,14 @@ def _build(estimator: Any, inputs: ReceiverInputs) -> _Built:
         state.registry.eval()
     module = program.ServingModule(state.registry, estimator._model_fn, inputs, estimator._device, state.global_step)
     sizes = program.SAMPLE_BATCH_SIZES
-    samples = {size: program.sample_inputs(inputs, size, seed=size) for size in sizes}
-    module.probe(tuple(t.to(estimator._device) for t in samples[sizes[0]]))
+    serving = {size: program.sample_inputs(inputs, size, seed=size) for size in sizes}
+    module.probe(tuple(t.to(estimator._device) if isinstance(t, torch.Tensor) else t for t in serving[sizes[0]]))
     if estimator._device.type != "cpu":
         module = _on_cpu(module)  # a servable program is a CPU program; the resident model stays put
-    expected = module.eager_outputs(samples)
+    expected = module.eager_outputs(serving)
+    samples = {size: module.program_inputs(sample) for size, sample in serving.items()}
     name = "model" if inputs.name is None else f"model-{inputs.name}"
-    return _Built(name, module, program.trace(module, samples[sizes[0]]), samples, expected)
+    return _Built(name, module, program.trace(module, samples[sizes[0]]), serving, samples, expected)
 
 
 def _on_cpu(module: program.ServingModule) -> program.ServingModule:
@@ -182,6 +193,7 @@ def _on_cpu(module: program.ServingModule) -> program.ServingModule:
         registry.add_module(name, copy.deepcopy(child).cpu())
     copied = program.ServingModule(registry, module.model_fn, module.inputs, torch.device("cpu"), module.global_step)
     copied.plan = module.plan
+    copied.binding = module.binding
     return copied
 
 
@@ -192,7 +204,7 @@ def _signature_document(built: list[_Built], global_step: int, checkpoint: str |
         outputs = dict(zip(item.module.plan.names, program.output_specs(item.exported)))
         programs[item.name] = {
             "files": {"torch": f"{item.name}.pt2", "onnx": f"{item.name}.onnx"},
-            "inputs": [{"name": name, **spec} for name, spec in inputs.items()],
+            "inputs": [{"name": name, **spec.to_json()} for name, spec in item.module.program_specs.items()],
             "outputs": [{"name": name, **spec} for name, spec in outputs.items()],
         }
         prefix = "" if item.module.inputs.name is None else f"{item.module.inputs.name}:"
@@ -213,8 +225,8 @@ def _verify(directory: str, built: list[_Built], document: dict[str, Any]) -> No
         predictor = load(directory, backend)
         for signature, entry in document["signatures"].items():
             item = by_name[entry["program"]]
-            for size, sample in item.samples.items():
-                actual = predictor(dict(zip(item.module.input_names, (t.numpy() for t in sample))), signature)
+            for size, sample in item.serving.items():
+                actual = predictor(dict(zip(item.module.inputs.specs, (np.asarray(t) for t in sample))), signature)
                 for key, output in entry["outputs"].items():
                     expected = item.expected[size][item.module.plan.names.index(output["name"])]
                     _compare(actual[key], expected, backend=backend, signature=signature, output=key,
