@@ -192,9 +192,8 @@ def input_layer(features: Mapping[str, Any], feature_columns: Iterable[Any], nam
         >>> sorted(name for name in estimator.get_variable_names() if name.startswith("input_layer"))
         ['input_layer.city_embedding/embedding_weights']
     """
-    columns = _as_list(feature_columns)
-    layer = get_module(name, lambda: DenseFeatures(columns, trainable=trainable))
-    _check_same_columns(layer, DenseFeatures, columns, name)
+    layer = get_module(name, lambda: DenseFeatures(_as_list(feature_columns), trainable=trainable))
+    _check_same_columns(layer, DenseFeatures, feature_columns, name)
     output = layer(features, cols_to_output_tensors)
     if cols_to_vars is not None:
         cols_to_vars.update((column, layer.variables(column)) for column in layer.feature_columns)
@@ -241,9 +240,8 @@ def linear_model(features: Mapping[str, Any], feature_columns: Iterable[Any], un
         >>> np.round(weights.ravel() + bias, 2).tolist()
         [3.0, 1.0]
     """
-    columns = _as_list(feature_columns)
-    layer = get_module(name, lambda: LinearModel(columns, units, sparse_combiner, trainable))
-    _check_same_columns(layer, LinearModel, columns, name)
+    layer = get_module(name, lambda: LinearModel(_as_list(feature_columns), units, sparse_combiner, trainable))
+    _check_same_columns(layer, LinearModel, feature_columns, name)
     output = layer(features)
     if cols_to_vars is not None:
         cols_to_vars.update((column, layer.variables(column)) for column in layer.feature_columns)
@@ -318,12 +316,17 @@ def _parameters(module: nn.Module, keys: dict[str, str]) -> dict[str, torch.Tens
     return {name: getattr(module, key) for name, key in keys.items()}
 
 
-def _check_same_columns(layer: nn.Module, kind: type, columns: list[Any], name: str) -> None:
-    # Names, not full equality: comparing large vocabularies on every batch would cost time.
-    names = sorted(getattr(column, "name", repr(column)) for column in columns)
+def _check_same_columns(layer: nn.Module, kind: type, columns: Any, name: str) -> None:
+    # model_fn passes the same list object every batch (canned estimators always do): check it
+    # once per object. Names, not full equality: comparing large vocabularies would cost time.
+    if getattr(layer, "_checked_columns", None) is columns:
+        return
+    names = sorted(getattr(column, "name", repr(column)) for column in _as_list(columns))
     if not isinstance(layer, kind) or [column.name for column in layer.feature_columns] != names:
         have = [c.name for c in layer.feature_columns] if isinstance(layer, kind) else type(layer).__name__
         raise ValueError(message(
             f"The module {name!r} was made with other feature columns", expected=f"the columns {have}",
             fix="Pass the same columns on every call, or give each set of columns its own name=",
             feature_columns=names))
+    if isinstance(columns, (list, tuple)):
+        layer._checked_columns = columns  # kept alive by the reference, so its id cannot be reused
