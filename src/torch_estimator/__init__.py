@@ -18,6 +18,7 @@ from torch_estimator import (
     hooks,
     inputs,
     metrics,
+    serving,
     summary,
     testing,
     train,
@@ -89,6 +90,6 @@ __all__ = [
     "LatestExporter", "LoggingTensorHook", "ModeKeys", "NanLossDuringTrainingError", "NanTensorHook",
     "ProfilerHook", "RunConfig", "SecondOrStepTimer", "SessionRunArgs", "SessionRunContext", "SessionRunHook",
     "SessionRunValues", "StepCounterHook", "StopAtStepHook", "SummarySaverHook", "TrainSpec", "WarmStartSettings",
-    "data", "experimental", "export", "get_module", "hooks", "inputs", "logging", "metrics", "summary", "testing",
+    "data", "experimental", "export", "get_module", "hooks", "inputs", "logging", "metrics", "serving", "summary", "testing",
     "train", "train_and_evaluate", "training",
 ]
