@@ -30,7 +30,7 @@ $(VENV)/.deps-installed: pyproject.toml $(VENV)/.torch-installed
 install: $(VENV)/.deps-installed
 
 demo: install
-	$(PY) examples/custom_estimator.py
+	$(PY) examples/pipeline.py
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
