@@ -286,3 +286,18 @@ def regularization(regularization_losses: Sequence[torch.Tensor] | None) -> torc
                                  fix="Reduce each regularization loss to a scalar",
                                  total=list(total.shape) if isinstance(total, torch.Tensor) else type(total).__name__))
     return total.reshape(())
+
+
+def tf_metrics(head: Any, regularization_losses: Sequence[torch.Tensor] | None = None) -> dict[str, torchmetrics.Metric]:
+    """TF's ``Head.metrics()``: an empty accumulator dict for :func:`tf_update_metrics`
+    (accumulators are created by the first update). Bound as ``metrics`` on every head."""
+    del head, regularization_losses
+    return {}
+
+
+def tf_update_metrics(head: Any, eval_metrics: MutableMapping[str, torchmetrics.Metric], features: Any, logits: Any,
+                      labels: Any, regularization_losses: Sequence[torch.Tensor] | None = None
+                      ) -> MutableMapping[str, torchmetrics.Metric]:
+    """TF's ``Head.update_metrics()``: adds one batch to ``eval_metrics``; read values with
+    ``est.metrics.compute_value``. Bound as ``update_metrics`` on every head."""
+    return metric_ops_into(eval_metrics, head.eval_metric_ops(features, logits, labels, regularization_losses))

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
-import torchmetrics
 
 from torch_estimator import metrics
 from torch_estimator.errors import message
 from torch_estimator.export.outputs import ExportOutput, PredictOutput
 from torch_estimator.heads.head import (
+    tf_metrics,
+    tf_update_metrics,
     Head,
     check_train_op_args,
     make_train_op,
-    metric_ops_into,
     raise_problems,
     regularization,
 )
@@ -180,16 +180,9 @@ class MultiHead:
             ops.update(more)
         return ops
 
-    def metrics(self, regularization_losses: Sequence[torch.Tensor] | None = None) -> dict[str, torchmetrics.Metric]:
-        """An empty accumulator dict for :meth:`update_metrics` (TF's ``metrics()``)."""
-        del regularization_losses  # accumulators are created by the first update
-        return {}
-
-    def update_metrics(self, eval_metrics: MutableMapping[str, torchmetrics.Metric], features: Any, logits: Any,
-                       labels: Any, regularization_losses: Sequence[torch.Tensor] | None = None
-                       ) -> MutableMapping[str, torchmetrics.Metric]:
-        """Adds one batch to ``eval_metrics``; read values with ``est.metrics.compute_value``."""
-        return metric_ops_into(eval_metrics, self.eval_metric_ops(features, logits, labels, regularization_losses))
+    # TF's metrics()/update_metrics() API, shared by every head (functions, not a base class).
+    metrics = tf_metrics
+    update_metrics = tf_update_metrics
 
     def create_estimator_spec(self, features: Any, mode: str, logits: Any, labels: Any = None,
                               optimizer: Any = None, trainable_variables: Any = None,

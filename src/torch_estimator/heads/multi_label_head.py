@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchmetrics
 
 from torch_estimator import metrics
 from torch_estimator.errors import message
 from torch_estimator.heads import classification
 from torch_estimator.heads.head import (
+    tf_metrics,
+    tf_update_metrics,
     check_prediction_keys,
     estimator_spec,
-    metric_ops_into,
     name_problems,
     raise_problems,
     regularization,
@@ -199,16 +199,9 @@ class MultiLabelHead:
                                               key(keys[2])))
         return ops
 
-    def metrics(self, regularization_losses: Sequence[torch.Tensor] | None = None) -> dict[str, torchmetrics.Metric]:
-        """An empty accumulator dict for :meth:`update_metrics` (TF's ``metrics()``)."""
-        del regularization_losses  # accumulators are created by the first update
-        return {}
-
-    def update_metrics(self, eval_metrics: MutableMapping[str, torchmetrics.Metric], features: Any, logits: Any,
-                       labels: Any, regularization_losses: Sequence[torch.Tensor] | None = None
-                       ) -> MutableMapping[str, torchmetrics.Metric]:
-        """Adds one batch to ``eval_metrics``; read values with ``est.metrics.compute_value``."""
-        return metric_ops_into(eval_metrics, self.eval_metric_ops(features, logits, labels, regularization_losses))
+    # TF's metrics()/update_metrics() API, shared by every head (functions, not a base class).
+    metrics = tf_metrics
+    update_metrics = tf_update_metrics
 
     def create_estimator_spec(self, features: Any, mode: str, logits: Any, labels: Any = None,
                               optimizer: Any = None, trainable_variables: Any = None,
