@@ -111,16 +111,17 @@ class NanTensorHook(SessionRunHook):
     """Raises ``NanLossDuringTrainingError`` (or only stops) when the loss is NaN or infinite."""
 
     def __init__(self, loss_tensor: str = "loss", fail_on_nan_loss: bool = True) -> None:
-        self._request = SessionRunArgs((loss_tensor, "global_step"))
+        self._request = SessionRunArgs(loss_tensor)
         self._fail = fail_on_nan_loss
 
     def before_run(self, run_context: SessionRunContext) -> SessionRunArgs:
         return self._request
 
     def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
-        loss, step = run_values.results
+        loss = run_values.results
         if math.isfinite(loss):
             return
+        step = run_context.session.global_step
         text = message(f"Model diverged with loss = {loss} at step {step}",
                        expected="a finite loss",
                        fix="Lower the learning rate, clip gradients (minimize(clip_norm=...)), or check the "
@@ -147,11 +148,9 @@ class StepCounterHook(SessionRunHook):
     def begin(self) -> None:
         self._timer.reset()
 
-    def before_run(self, run_context: SessionRunContext) -> SessionRunArgs:
-        return _GLOBAL_STEP
-
     def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
-        step = run_values.results
+        # The step is read from the session rather than fetched: no per-step fetch to resolve.
+        step = run_context.session.global_step
         if not self._timer.should_trigger_for_step(step):
             return
         elapsed_secs, elapsed_steps = self._timer.update_last_triggered_step(step)
@@ -245,11 +244,8 @@ class CheckpointSaverHook(SessionRunHook):
             self._save(session, run_context=None)  # the starting point is recoverable (TF's behaviour)
         self._timer.update_last_triggered_step(session.global_step)
 
-    def before_run(self, run_context: SessionRunContext) -> SessionRunArgs:
-        return _GLOBAL_STEP
-
     def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
-        step = run_values.results
+        step = run_context.session.global_step  # read, not fetched: nothing to resolve per step
         if self._timer.should_trigger_for_step(step):
             self._timer.update_last_triggered_step(step)
             self._save(self._state, run_context)

@@ -15,7 +15,7 @@ from typing import Any
 from torch_estimator.hooks.session_run_hook import SessionRunArgs, SessionRunContext, SessionRunHook, SessionRunValues
 
 logger = logging.getLogger("torch_estimator")
-_LOSS_AND_STEP = SessionRunArgs(("loss", "global_step"))
+_LOSS = SessionRunArgs("loss")
 
 
 class ProgressHook(SessionRunHook):
@@ -45,10 +45,10 @@ class ProgressHook(SessionRunHook):
                              mininterval=0.2, desc="train")
 
     def before_run(self, run_context: SessionRunContext) -> SessionRunArgs:
-        return _LOSS_AND_STEP
+        return _LOSS
 
     def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
-        self._loss, step = run_values.results
+        self._loss, step = run_values.results, run_context.session.global_step
         if self._bar is not None:
             self._bar.update(1)
         if step % self._every == 0:
