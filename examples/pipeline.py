@@ -1,7 +1,8 @@
 """The whole pipeline (``make demo``): stream a CSV, train and export, serve over HTTP, ask it.
 
-1. Stream the course's California-housing CSV with ``est.data.make_csv_dataset`` (pyarrow,
-   background prefetch; the file is never loaded whole).
+1. Stream the course's California-housing CSVs with ``est.data.make_csv_dataset`` (pyarrow,
+   background prefetch; the files are never loaded whole): train on the 17,000-row train file,
+   evaluate on the 3,000-row held-out test file.
 2. Train a canned ``DNNRegressor`` with ``est.train_and_evaluate`` and a ``LatestExporter``:
    checkpoints, TensorBoard summaries, evaluation and a verified export under
    ``model_dir/export/houses/<timestamp>/``.
@@ -29,7 +30,8 @@ import torch
 
 import torch_estimator as est
 
-DATA = pathlib.Path(__file__).resolve().parent / "data" / "california_housing_train.csv"
+DATA = pathlib.Path(__file__).resolve().parent / "data"
+TRAIN, TEST = DATA / "california_housing_train.csv", DATA / "california_housing_test.csv"
 FEATURES = ["longitude", "latitude", "housing_median_age", "total_rooms", "total_bedrooms", "population",
             "households", "median_income"]
 LABEL, SCALE = "median_house_value", 1e5
@@ -44,10 +46,10 @@ def feature_columns() -> list:
             for name, (mean, std) in STATS.items()]
 
 
-def input_fn(num_epochs: int | None, shuffle: bool):
+def input_fn(path: pathlib.Path, num_epochs: int | None, shuffle: bool):
     """Streams the CSV; labels in units of 100,000 USD (the course's scaling)."""
     def scaled():
-        dataset = est.data.make_csv_dataset(str(DATA), batch_size=128, label_name=LABEL, select_columns=FEATURES + [LABEL],
+        dataset = est.data.make_csv_dataset(str(path), batch_size=128, label_name=LABEL, select_columns=FEATURES + [LABEL],
                                             num_epochs=num_epochs, shuffle=shuffle, shuffle_seed=0)
         for features, labels in dataset:
             yield features, labels / SCALE
@@ -103,8 +105,8 @@ def main(model_dir: str | None = None, steps: int = 2000) -> dict:
                                  config=est.RunConfig(tf_random_seed=42, save_checkpoints_steps=500))
     exporter = est.LatestExporter("houses", serving_input_fn)
     metrics, exports = est.train_and_evaluate(
-        regressor, est.TrainSpec(input_fn(num_epochs=None, shuffle=True), max_steps=steps),
-        est.EvalSpec(input_fn(num_epochs=1, shuffle=False), steps=20, exporters=[exporter], throttle_secs=0))
+        regressor, est.TrainSpec(input_fn(TRAIN, num_epochs=None, shuffle=True), max_steps=steps),
+        est.EvalSpec(input_fn(TEST, num_epochs=1, shuffle=False), steps=None, exporters=[exporter], throttle_secs=0))
     rmse_usd = SCALE * metrics["average_loss"] ** 0.5
     instance = {"longitude": -122.25, "latitude": 37.85, "housing_median_age": 52.0, "total_rooms": 1274.0,
                 "total_bedrooms": 235.0, "population": 558.0, "households": 219.0, "median_income": 5.6431}
@@ -112,7 +114,7 @@ def main(model_dir: str | None = None, steps: int = 2000) -> dict:
     price = SCALE * float(np.ravel(served["predictions"][0])[0])
     local = SCALE * float(next(regressor.predict(lambda: {k: np.array([v], np.float32) for k, v in instance.items()}))
                           ["predictions"][0])
-    print(f"\nEvaluation after {metrics['global_step']} steps: rmse = {rmse_usd:,.0f} USD")
+    print(f"\nEvaluation on the held-out file after {metrics['global_step']} steps: rmse = {rmse_usd:,.0f} USD")
     print(f"Export: {exports[0]}")
     print(f"HTTP POST /v1/models/houses:predict -> {served}")
     print(f"Predicted median house value: {price:,.0f} USD (Estimator.predict: {local:,.0f} USD)")
