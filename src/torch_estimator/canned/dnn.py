@@ -43,6 +43,9 @@ class DNN(nn.Module):
             in_features = units
         self.dropout = nn.Dropout(dropout) if dropout else None
         self.logits = nn.Linear(in_features, logits_dimension)
+        for layer in (*self.hidden, self.logits):  # TensorFlow's Dense defaults (torch's differ)
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         net = inputs
