@@ -144,3 +144,24 @@ def test_evaluate_reports_loss_by_the_reduction_and_the_exact_average_loss(make_
                                                            shuffle=False))
     assert results["loss"] == pytest.approx(expected_loss)
     assert results["average_loss"] == pytest.approx(91 / 6)  # (1 + 4 + 9 + 16 + 25 + 36) / 6, either way
+
+
+def test_multi_label_estimator_takes_class_id_lists_as_multi_hot(tmp_path):
+    """Ragged id lists and TF's SparseTensor counterpart (a sparse COO tensor of ids) train and
+    evaluate exactly as the multi-hot matrix they stand for."""
+    x = make_x(2)[:6]
+    ragged = [[0, 2], [], [1], [0], [2, 1], []]
+    multi_hot = np.zeros((6, 3), np.float32)
+    for row, ids in enumerate(ragged):
+        multi_hot[row, ids] = 1
+    rows = [row for row, ids in enumerate(ragged) for _ in ids]
+    positions = [position for ids in ragged for position in range(len(ids))]
+    sparse = torch.sparse_coo_tensor([rows, positions], [i for ids in ragged for i in ids], (6, 2))
+    results = []
+    for name, labels in (("multi_hot", multi_hot), ("ragged", ragged), ("sparse", sparse)):
+        estimator = est.Estimator(head_model_fn(MultiLabelHead(3), 2), model_dir=str(tmp_path / name),
+                                  config=est.RunConfig(progress_bar=False, tf_random_seed=0))
+        estimator.train(lambda: ({"x": x}, labels), steps=3)
+        results.append(estimator.evaluate(lambda: ({"x": x}, labels)))
+    assert results[0]["average_loss"] > 0
+    assert results[1] == results[0] and results[2] == results[0]

@@ -126,6 +126,47 @@ def test_errors():
                                          r"\[2, 2\] to match logits of shape \[2, 2\]\. Received: "
                                          r"labels_shape=\[2, 3\]"):
         MultiLabelHead(2).loss(torch.zeros(2, 3), LOGITS)
-    with pytest.raises(ValueError, match=r"^labels must have one row of class names per example\. Expected \[2\] rows"
-                                         r" to match the logits\. Received: labels_rows=3\. Pad rows with ''"):
+    with pytest.raises(ValueError, match=r"^labels must have one row of classes per example\. Expected \[2\] rows"
+                                         r" to match the logits\. Received: labels_rows=3\. Give every example a row"):
         MultiLabelHead(2, label_vocabulary=["a", "b"]).loss(np.array(["a", "b", "a"]), LOGITS)
+
+
+MULTI_HOT = [[1.0, 0.0, 1.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+
+
+@pytest.mark.parametrize("labels", [
+    [[0, 2], [], [1]],  # ragged id lists
+    [[2, 0], [], [1, 1]],  # order and repeats do not matter
+    torch.sparse_coo_tensor([[0, 0, 2], [0, 1, 0]], [0, 2, 1], (3, 2)),  # TF's SparseTensor of ids
+])
+def test_class_id_lists_are_multi_hot_rows(labels):
+    head = MultiLabelHead(3)
+    logits = torch.tensor([[0.5, -1.0, 2.0], [0.0, 0.0, 0.0], [-2.0, 1.0, 0.5]])
+    expected = head.loss(torch.tensor(MULTI_HOT), logits)
+    assert torch.equal(head.loss(labels, logits), expected)
+
+
+def test_rectangular_lists_are_matrices_and_a_narrow_one_is_refused():
+    head = MultiLabelHead(3)
+    logits = torch.zeros(2, 3)
+    assert torch.equal(head.loss([[1, 0, 1], [0, 1, 0]], logits), head.loss(torch.tensor([[1, 0, 1], [0, 1, 0]]), logits))
+    with pytest.raises(ValueError, match=r"^Integer labels of the wrong width: a dense label matrix is read as multi-hot\. "
+                                         r"Expected multi-hot rows 3 wide\. Received: labels_shape=\[2, 1\]\. "
+                                         r"For class-id lists feed a torch\.sparse_coo_tensor"):
+        head.loss([[2], [0]], logits)
+
+
+def test_ragged_name_lists_with_a_vocabulary():
+    head = MultiLabelHead(3, label_vocabulary=["news", "sport", "tech"])
+    logits = torch.tensor([[0.5, -1.0, 2.0], [0.0, 0.0, 0.0], [-2.0, 1.0, 0.5]])
+    names = [["news", "tech"], [], ["sport"]]
+    assert torch.equal(head.loss(names, logits), MultiLabelHead(3).loss(torch.tensor(MULTI_HOT), logits))
+
+
+def test_class_id_list_errors():
+    head = MultiLabelHead(3)
+    with pytest.raises(ValueError, match=r"Class-id labels must be integers in \[0, n_classes\)\. "
+                                         r"Expected ids in \[0, 3\)\. Received: bad_ids=\[3, -1\]"):
+        head.loss([[0, 3], [-1]], torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=r"labels must have one row of classes per example.*labels_rows=3"):
+        head.loss([[0], [1, 2], []], torch.zeros(2, 3))

@@ -32,3 +32,9 @@ def test_nested_structures_and_batch_size():
     assert isinstance(converted["x"], torch.Tensor) and isinstance(converted["y"][1][0], torch.Tensor)
     assert batch_size_of(converted) == 4
     assert batch_size_of({"s": np.float32(1.0)}) is None
+
+
+def test_ragged_lists_stay_lists():
+    ragged = [[0, 2], [], [1]]
+    assert to_tensor(ragged) is ragged
+    assert torch.equal(to_tensor([[0, 2], [1, 1]]), torch.tensor([[0, 2], [1, 1]]))

@@ -45,10 +45,16 @@ class MultiLabelHead:
     The per-example loss is the sigmoid cross entropy averaged over the classes (``[batch, 1]``),
     then weighted and reduced as in the other heads.
 
-    Labels: a multi-hot ``[batch, n_classes]`` tensor/array of 0/1. With ``label_vocabulary``,
-    class names instead: a ``[batch]`` array (one name per example) or a ``[batch, k]`` array
-    padded with ``''`` (TensorFlow took a ``SparseTensor``; torch has none), turned into
-    multi-hot rows vectorised.
+    Labels, turned into multi-hot rows vectorised, one of:
+
+    * a multi-hot ``[batch, n_classes]`` tensor/array of 0/1;
+    * class-id lists, TensorFlow's ``SparseTensor`` of class ids: a sparse COO ``[batch, k]``
+      torch tensor whose values are class ids (``torch.sparse_coo_tensor``), or a ragged list
+      of id lists (``[[0, 2], [], [1]]``). Rows of equal length make a matrix, read as
+      multi-hot (a padded id matrix cannot be told apart from one), so an input pipeline should
+      yield the sparse tensor;
+    * with ``label_vocabulary``, class names: a ``[batch]`` array (one name per example), a
+      ``[batch, k]`` array padded with ``''``, or a ragged list of name lists.
 
     Predictions: ``logits``, ``probabilities`` (sigmoids), ``classes`` (every class name,
     ``[batch, n_classes]``, numpy ``str``; made in PREDICT mode and by :meth:`predictions`).
@@ -126,21 +132,45 @@ class MultiLabelHead:
 
     def _multi_hot(self, labels: Any, logits: torch.Tensor) -> torch.Tensor:
         """Float multi-hot labels shaped like the logits."""
-        if labels is None or not self._vocabulary.given:
+        id_lists = class_id_lists(labels)
+        if id_lists is not None:
+            n_rows, rows, values = id_lists
+            if self._vocabulary.given:
+                ids = self._vocabulary.ids(values, allow_empty=True)
+                rows, ids = rows[ids >= 0], ids[ids >= 0]
+            else:
+                ids = self._checked_ids(values)
+        elif labels is None or not self._vocabulary.given:
             labels = classification.class_labels(labels, logits, self._vocabulary)
+            if not labels.is_floating_point() and labels.dim() == logits.dim() and labels.shape[-1] != self._n_classes:
+                raise ValueError(message("Integer labels of the wrong width: a dense label matrix is read as multi-hot",
+                                         expected=f"multi-hot rows {self._n_classes} wide",
+                                         fix="For class-id lists feed a torch.sparse_coo_tensor of ids (TensorFlow's "
+                                             "SparseTensor) or ragged lists", labels_shape=list(labels.shape)))
             labels = match_labels_to_logits(labels, logits, self._n_classes)
             check_label_range(labels, 0, 1, "labels must be an integer indicator Tensor with values in [0, 1]")
             return labels.to(logits.dtype)
-        ids = self._vocabulary.ids(labels, allow_empty=True)
-        ids = ids.reshape(-1, 1) if ids.ndim == 1 else ids.reshape(-1, ids.shape[-1])
-        rows, columns = np.nonzero(ids >= 0)  # '' pads rows with fewer labels
-        multi_hot = np.zeros((ids.shape[0], self._n_classes), dtype=np.float32)
-        multi_hot[rows, ids[rows, columns]] = 1.0
-        if multi_hot.shape[0] != int(np.prod(logits.shape[:-1])):
-            raise ValueError(message("labels must have one row of class names per example",
+        else:
+            padded = self._vocabulary.ids(labels, allow_empty=True)
+            padded = padded.reshape(-1, 1) if padded.ndim == 1 else padded.reshape(-1, padded.shape[-1])
+            rows, columns = np.nonzero(padded >= 0)  # '' pads rows with fewer labels
+            n_rows, ids = padded.shape[0], padded[rows, columns]
+        if n_rows != int(np.prod(logits.shape[:-1])):
+            raise ValueError(message("labels must have one row of classes per example",
                                      expected=f"{list(logits.shape[:-1])} rows to match the logits",
-                                     fix="Pad rows with '' to equal length", labels_rows=multi_hot.shape[0]))
+                                     fix="Give every example a row (an empty one for no class)", labels_rows=n_rows))
+        multi_hot = np.zeros((n_rows, self._n_classes), dtype=np.float32)
+        multi_hot[rows, ids] = 1.0
         return torch.as_tensor(multi_hot, device=logits.device).reshape(logits.shape).to(logits.dtype)
+
+    def _checked_ids(self, values: np.ndarray) -> np.ndarray:
+        if values.size and (values.dtype.kind not in "iu" or values.min() < 0 or values.max() >= self._n_classes):
+            bad = values if values.dtype.kind not in "iu" else values[(values < 0) | (values >= self._n_classes)]
+            raise ValueError(message("Class-id labels must be integers in [0, n_classes)",
+                                     expected=f"ids in [0, {self._n_classes})",
+                                     fix="Map the labels to class ids, or pass label_vocabulary for names",
+                                     bad_ids=bad.tolist()[:10]))
+        return values.astype(np.int64)
 
     def _batch(self, labels: Any, logits: Any, features: Any) -> tuple[torch.Tensor, ...]:
         """Checked logits, float multi-hot labels, the unweighted ``[batch, 1]`` loss and the weights."""
@@ -219,6 +249,32 @@ class MultiLabelHead:
                               trainable_variables=trainable_variables, train_op_fn=train_op_fn,
                               update_ops=update_ops, regularization_losses=regularization_losses,
                               tensor_keys=_TENSOR_KEYS, export_outputs=export_outputs)
+
+
+def class_id_lists(labels: Any) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """``(n_rows, rows, values)`` of labels given as class-id (or class-name) lists, else None.
+
+    A sparse COO torch tensor gives its row indices and values; a ragged list of lists is
+    flattened with its row numbers repeated by row length. A rectangular list of numbers is a
+    matrix, read as multi-hot like the array it becomes in an input pipeline.
+    """
+    if isinstance(labels, torch.Tensor) and labels.layout == torch.sparse_coo:
+        labels = labels.coalesce()
+        return labels.shape[0], labels.indices()[0].cpu().numpy(), labels.values().cpu().numpy()
+    if not isinstance(labels, (list, tuple)) or not labels:
+        return None
+    if not all(isinstance(row, (list, tuple, np.ndarray)) for row in labels):
+        return None
+    lengths = np.fromiter(map(len, labels), dtype=np.int64, count=len(labels))
+    if (lengths == lengths[0]).all() and not _any_strings(labels):
+        return None  # a matrix
+    rows = [np.asarray(row).reshape(-1) for row in labels if len(row)]  # an empty row would be float64
+    values = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    return len(labels), np.repeat(np.arange(len(labels)), lengths), values
+
+
+def _any_strings(labels: Sequence[Any]) -> bool:
+    return any(len(row) and isinstance(np.asarray(row).reshape(-1)[0], (str, np.str_, bytes)) for row in labels)
 
 
 def _class_ids(classes: Any, label_vocabulary: Any, n_classes: int | None,

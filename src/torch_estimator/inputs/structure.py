@@ -7,7 +7,8 @@ One rule for every input path, so a numpy array and the tensor made from it beha
   (float32 unless changed), as Keras does, because a float64 batch fed to float32 weights is
   the most common first error of a migrated input pipeline;
 * string and object arrays stay numpy arrays (feature columns turn them into ids later);
-* Python scalars and lists are converted like numpy arrays;
+* Python scalars and lists are converted like numpy arrays; ragged lists (rows of different
+  lengths, e.g. class-id lists for a multi-label head) stay lists;
 * dicts, tuples and lists are converted element by element.
 """
 
@@ -27,7 +28,10 @@ def to_tensor(value: Any, device: torch.device | str | None = None) -> Any:
     if isinstance(value, torch.Tensor):
         return value if device is None else value.to(device, non_blocking=True)
     if not isinstance(value, np.ndarray):
-        value = np.asarray(value)
+        try:
+            value = np.asarray(value)
+        except ValueError:  # ragged: numpy refuses "an inhomogeneous shape"
+            return value
     if value.dtype.kind in "OUS":
         return value
     if value.ndim == 0:  # np.ascontiguousarray would turn a scalar into shape [1]
