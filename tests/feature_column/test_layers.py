@@ -165,3 +165,23 @@ def test_feature_names_that_collide_once_dots_become_underscores():
         fc.LinearModel([fc.numeric_column("a.b"), fc.numeric_column("a_b")])
     assert str(error.value) == ("Two feature columns get the same parameter name once '.' becomes '_'. Received: "
                                 "names=['a.b', 'a_b']. Rename a feature.")
+
+
+def test_scalar_float_columns_take_the_one_stack_path_with_the_same_result():
+    from torch_estimator.feature_column.layers import DenseFeatures
+
+    columns = [fc.numeric_column(name) for name in ("b", "a", "c")]
+    layer = DenseFeatures(columns)
+    assert layer._stack_keys == ("a", "b", "c")  # name order, as the per-column path
+    tensors = {"a": torch.tensor([1.0, 2.0]), "b": torch.tensor([3.0, 4.0]), "c": torch.tensor([5.0, 6.0])}
+    outputs = {}
+    per_column = layer(tensors, cols_to_output_tensors=outputs)  # this argument takes the per-column path
+    assert len(outputs) == 3
+    assert torch.equal(layer(tensors), per_column)
+    assert per_column.tolist() == [[1.0, 3.0, 5.0], [2.0, 4.0, 6.0]]
+    # Anything else (numpy, float64, [batch, 1]) goes the per-column way, with its conversions.
+    mixed = {"a": np.array([1.0, 2.0]), "b": torch.tensor([[3.0], [4.0]]), "c": torch.tensor([5.0, 6.0], dtype=torch.float64)}
+    assert torch.equal(layer(mixed), per_column)
+    with pytest.raises(Exception, match="Feature 'c' is not in the features dictionary"):
+        layer({"a": tensors["a"], "b": tensors["b"]})
+    assert DenseFeatures([fc.numeric_column("a", normalizer_fn=lambda x: x)])._stack_keys is None

@@ -118,3 +118,17 @@ def test_errors():
                                          r"\[2, 1\] to match logits of shape \[2, 1\] \(or \[2\]\)\. Received: "
                                          r"labels_shape=\[3\]\. Check the head's"):
         RegressionHead().loss(torch.zeros(3), LOGITS)
+
+
+def test_plain_mse_path_matches_the_general_loss_and_keeps_its_checks():
+    head = RegressionHead(label_dimension=2)
+    logits = torch.tensor([[1.0, 2.0], [3.0, 5.0]], requires_grad=True)
+    labels = torch.tensor([[1.5, 2.0], [2.0, 1.0]])
+    plain = head.loss(labels, logits)  # float32 tensors shaped like the logits: one mse_loss
+    general = head.loss(labels.numpy(), logits)  # numpy labels go through the full path
+    torch.testing.assert_close(plain, general)
+    assert plain.item() == pytest.approx((0.25 + 0 + 1 + 16) / 4)
+    plain.backward()
+    assert logits.grad is not None
+    with pytest.raises(ValueError, match=r"logits shape must be \[D0, D1, \.\.\. DN, logits_dimension\]"):
+        RegressionHead().loss(labels, logits)

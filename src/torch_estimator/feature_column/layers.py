@@ -28,6 +28,7 @@ from torch import nn
 
 from torch_estimator.errors import message
 from torch_estimator.feature_column.batch import COMBINERS, ColumnBatch, combine
+from torch_estimator.feature_column.dense import NumericColumn
 from torch_estimator.feature_column.protocols import CategoricalColumn, DenseColumn, FeatureColumn, Table, check
 from torch_estimator.modules import get_module
 
@@ -62,10 +63,20 @@ class DenseFeatures(nn.Module):
         self._table_keys = _create_tables(self, self.feature_columns, trainable)
         # Follows the module across .to(device): ids and numeric features are moved here.
         self.register_buffer("_anchor", torch.empty(0), persistent=False)
+        # All plain scalar float columns (the common numeric-only model): one stack per batch.
+        self._stack_keys = tuple(column.key for column in self.feature_columns) if all(
+            isinstance(column, NumericColumn) and column.shape == (1,) and column.dtype == torch.float32
+            and column.normalizer_fn is None for column in self.feature_columns) else None
 
     def forward(self, features: Mapping[str, Any],
                 cols_to_output_tensors: dict[Any, torch.Tensor] | None = None) -> torch.Tensor:
         """``[batch, sum of dense sizes]``; ``cols_to_output_tensors`` gets each column's part."""
+        if self._stack_keys is not None and cols_to_output_tensors is None and type(features) is dict:
+            values = [features.get(key) for key in self._stack_keys]
+            device = self._anchor.device
+            if all(type(value) is torch.Tensor and value.dtype == torch.float32 and value.dim() == 1
+                   and value.device == device for value in values):
+                return torch.stack(values, dim=1)  # same result as the per-column path, in one op
         batch = ColumnBatch(features, self._anchor.device, _parameters(self, self._table_keys))
         outputs = []
         for column in self.feature_columns:

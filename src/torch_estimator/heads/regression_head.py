@@ -100,6 +100,8 @@ class RegressionHead:
         self._loss_fn = loss_fn
         self._inverse_link_fn = inverse_link_fn
         self._name = name
+        self._plain_mse = loss_fn is None and weight_column is None and loss_reduction in (
+            Reduction.SUM_OVER_BATCH_SIZE, Reduction.AUTO)
 
     @property
     def name(self) -> str | None:
@@ -133,6 +135,9 @@ class RegressionHead:
              regularization_losses: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
         """The regularized training loss: the reduced weighted loss (+ regularization)."""
         del mode  # the loss is the same in every mode
+        if (self._plain_mse and not regularization_losses and _same_float_tensors(labels, logits)
+                and logits.shape[1] == self._label_dimension):
+            return F.mse_loss(logits, labels)  # the per-step common case: sum / batch size in one op
         _, _, unweighted, weights = self._batch(labels, logits, features)
         return training_loss(unweighted, weights, self._loss_reduction, regularization(regularization_losses))
 
@@ -181,6 +186,12 @@ class RegressionHead:
                               trainable_variables=trainable_variables, train_op_fn=train_op_fn,
                               update_ops=update_ops, regularization_losses=regularization_losses,
                               tensor_keys=tensor_keys, export_outputs=export_outputs)
+
+
+def _same_float_tensors(labels: Any, logits: Any) -> bool:
+    """Labels that need no conversion or check: float32 tensors shaped like [batch, dim] logits."""
+    return (type(labels) is torch.Tensor and type(logits) is torch.Tensor and labels.dtype == torch.float32
+            and logits.dtype == torch.float32 and logits.dim() == 2 and labels.shape == logits.shape)
 
 
 # The two GLM heads below only configure a RegressionHead (loss_fn and inverse link), as in
