@@ -23,6 +23,7 @@ from torch_estimator import (
     testing,
     train,
     training,
+    tuning,
 )
 from torch_estimator import verbosity as logging
 from torch_estimator.canned import (
@@ -91,5 +92,5 @@ __all__ = [
     "ProfilerHook", "RunConfig", "SecondOrStepTimer", "SessionRunArgs", "SessionRunContext", "SessionRunHook",
     "SessionRunValues", "StepCounterHook", "StopAtStepHook", "SummarySaverHook", "TrainSpec", "WarmStartSettings",
     "data", "experimental", "export", "get_module", "hooks", "inputs", "logging", "metrics", "serving", "summary", "testing",
-    "train", "train_and_evaluate", "training",
+    "train", "train_and_evaluate", "training", "tuning",
 ]

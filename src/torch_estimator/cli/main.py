@@ -1,4 +1,4 @@
-"""``torch-estimator``: the command line (``serve`` and ``predict``).
+"""``torch-estimator``: the command line (``serve``, ``predict`` and ``tune``).
 
 ``serve`` takes TensorFlow Serving's flag names, so a ``tensorflow_model_server`` command line
 carries over::
@@ -20,6 +20,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from torch_estimator.cli import tune
 from torch_estimator.export.predictor import BACKENDS
 
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
@@ -123,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--json_instances", required=True, help="File of JSON instances, one per line (- for stdin).")
     predict.add_argument("--signature_name", default="serving_default", help="Signature (default: %(default)s).")
     predict.add_argument("--backend", choices=BACKENDS, default="torch", help="Program to run (default: %(default)s).")
+    tune.add_parser(commands)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""The course's b_hyperparam trainer package (``python -m trainer.task``)."""
