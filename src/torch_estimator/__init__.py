@@ -17,6 +17,7 @@ from torch_estimator import (
     heads,
     hooks,
     inputs,
+    keras,
     metrics,
     serving,
     summary,
@@ -91,6 +92,6 @@ __all__ = [
     "LatestExporter", "LoggingTensorHook", "ModeKeys", "NanLossDuringTrainingError", "NanTensorHook",
     "ProfilerHook", "RunConfig", "SecondOrStepTimer", "SessionRunArgs", "SessionRunContext", "SessionRunHook",
     "SessionRunValues", "StepCounterHook", "StopAtStepHook", "SummarySaverHook", "TrainSpec", "WarmStartSettings",
-    "data", "experimental", "export", "get_module", "hooks", "inputs", "logging", "metrics", "serving", "summary", "testing",
+    "data", "experimental", "export", "get_module", "hooks", "inputs", "keras", "logging", "metrics", "serving", "summary", "testing",
     "train", "train_and_evaluate", "training", "tuning",
 ]

@@ -188,7 +188,9 @@ def load_optimizer(path: str, name: str, registry: nn.Module, optimizer: torch.o
     if not values:
         return False
     values = {key[len(prefix):]: value for key, value in values.items()}
-    names = {id(p): fqn for fqn, p in registry.named_parameters(remove_duplicate=False)}
+    names: dict[int, str] = {}
+    for fqn, p in registry.named_parameters(remove_duplicate=False):
+        names.setdefault(id(p), fqn)  # a shared parameter's first name, as get_optimizer_state_dict saves it
     groups = [[names.get(id(p)) for p in group["params"]] for group in optimizer.param_groups]
     saved = [values.get(f"param_groups.{i}.params") for i in range(len(groups))]
     more_groups = f"param_groups.{len(groups)}.params" in values
