@@ -14,7 +14,8 @@ import subprocess
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
-SCRIPTS = ["core_mlp.py", "canned_dnn.py", "export_latency.py", "train_and_evaluate.py", "csv_input.py", "serving.py"]
+SCRIPTS = ["core_mlp.py", "canned_dnn.py", "export_latency.py", "train_and_evaluate.py", "csv_input.py", "serving.py",
+           "distributed.py", "keras_lstm.py"]
 
 
 def main() -> int:

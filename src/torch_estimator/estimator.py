@@ -22,6 +22,7 @@ from torch_estimator.checkpoint.warm_start import WarmStartSettings
 from torch_estimator.config import RunConfig
 from torch_estimator.distributed.cluster import TaskType, default_device, stdio_is_terminal
 from torch_estimator.distributed.input_context import InputContext
+from torch_estimator.distributed.replication import Replication, agreed_timer
 from torch_estimator.errors import message
 from torch_estimator.export.writer import export_saved_model
 from torch_estimator.hooks import (
@@ -56,6 +57,9 @@ class Estimator:
     The model stays resident: ``train``, ``evaluate`` and ``predict`` reuse the weights in
     memory and read a checkpoint only when the one to use is not the one in memory (another
     process wrote a newer one, or ``checkpoint_path`` names another one).
+
+    Launched as several processes (torchrun, or a ``TF_CONFIG`` cluster), the same program trains
+    data-parallel: see ``docs/distributed.md``.
 
     Args:
         model_fn: ``model_fn(features, labels, mode, params, config) -> EstimatorSpec``;
@@ -104,9 +108,10 @@ class Estimator:
         self._config = config.replace(model_dir=model_dir) if config.model_dir != model_dir else config
         self._model_fn = ModelFnCaller(model_fn, self._params, self._config)
         self._device = torch.device(self._config.device or default_device(self._config.cluster.local_rank))
+        self._replication = _replication_for(self._config, self._device)
         self._checkpoints = CheckpointManager(model_dir, self._config.keep_checkpoint_max,
                                               self._config.keep_checkpoint_every_n_hours,
-                                              is_chief=self._config.is_chief)
+                                              is_chief=self._config.is_chief, replication=self._replication)
         if isinstance(warm_start_from, (str, os.PathLike)):
             warm_start_from = WarmStartSettings(os.fspath(warm_start_from))
         self._warm_start = warm_start_from
@@ -144,6 +149,8 @@ class Estimator:
                                      expected="a chief or worker task", fix="Run train on training tasks",
                                      task_type=self._config.task_type))
         _check_steps(steps, max_steps)
+        if self._replication is not None:
+            self._replication.join()
         self._sync_state(None, for_training=True)
         if max_steps is not None and self._state.global_step >= max_steps:
             logger.info("Skipping training since max_steps has already saved (global step %d >= %d).",
@@ -160,6 +167,8 @@ class Estimator:
         source = self._call_input_fn(input_fn, ModeKeys.TRAIN)
         self._state.resume_input(source)
         batches = iterate_batches(source, repeat_single=True, device=self._device)
+        if self._replication is not None:
+            batches = _while_every_rank_has_one(batches, self._replication)
         try:
             ran = train_loop(self._state, batches, self._model_fn, hooks, device=self._device, last_step=last_step,
                              autocast=self._autocast, chief_hooks=self._config.is_chief)
@@ -182,13 +191,15 @@ class Estimator:
         if steps is not None and (not isinstance(steps, int) or steps <= 0):
             raise ValueError(message("Must specify steps > 0", fix="Pass a positive steps, or None for all",
                                      steps=steps))
+        if self._replication is not None:
+            self._replication.join()
         path = self._sync_state(checkpoint_path, for_training=False)
         if path is None:
             logger.info("Evaluating without a checkpoint: using the weights in memory (fresh if never trained).")
         with self._rng_scope():
             batches = self._batches(input_fn, ModeKeys.EVAL, repeat_single=False)
             results = evaluate_loop(self._state, batches, self._model_fn, list(hooks or ()), device=self._device,
-                                    steps=steps, autocast=self._autocast)
+                                    steps=steps, autocast=self._autocast, replication=self._replication)
         if path is not None and checkpoint_step(path) != results["global_step"]:
             path = None  # the weights in memory are newer than any checkpoint: say so, don't misname one
         self._write_eval_summaries(results, name, path)
@@ -223,8 +234,10 @@ class Estimator:
 
     def export_saved_model(self, export_dir_base: str | os.PathLike, serving_input_receiver_fn: Callable[[], Any],
                            assets_extra: dict[str, str] | None = None, checkpoint_path: str | None = None,
-                           experimental_mode: str = ModeKeys.PREDICT) -> str:
+                           experimental_mode: str = ModeKeys.PREDICT) -> str | None:
         """Exports the model for serving to ``export_dir_base/<timestamp>/``; returns that path.
+
+        In a cluster only the chief and the evaluator task export; other tasks get None.
 
         See :func:`torch_estimator.export.writer.export_saved_model` (``torch.export`` program,
         ONNX model, ``signature.json``, ``assets.extra/``; written atomically and verified).
@@ -264,7 +277,7 @@ class Estimator:
 
     # -- internals ----------------------------------------------------------------------------
     def _new_state(self) -> TrainState:
-        state = TrainState(compile_modules=self._config.compile)
+        state = TrainState(compile_modules=self._config.compile, replication=self._replication)
         if self._config.precision == "16-mixed":
             state.scaler = torch.amp.GradScaler(self._device.type)
         return state
@@ -279,6 +292,8 @@ class Estimator:
         if checkpoint_path is None:
             in_memory = state.checkpoint_path is not None and self._checkpoints.latest() == state.checkpoint_path
             checkpoint_path = state.checkpoint_path if in_memory else self._checkpoints.latest_valid()
+            if for_training and self._replication is not None:  # every rank resumes from the same one
+                checkpoint_path = self._replication.broadcast(checkpoint_path, source=0)
         elif checkpoint_path != state.checkpoint_path:
             storage.verify(checkpoint_path)
         if checkpoint_path is None:  # nothing on disk: fresh (or warm-started) weights
@@ -322,7 +337,7 @@ class Estimator:
     def _sink(self, directory: str) -> SummarySink:
         sink = self._sinks.get(directory)
         if sink is None:
-            sink = self._sinks[directory] = SummarySink(directory, is_chief=self._config.is_chief)
+            sink = self._sinks[directory] = SummarySink(directory, is_chief=self._writes_results)
         return sink
 
     def _training_hooks(self, hooks: list[Any], listeners: list[Any], last_step: int | None) -> list[Any]:
@@ -340,9 +355,11 @@ class Estimator:
         if any(isinstance(hook, CheckpointSaverHook) for hook in hooks):
             pass  # the user's saver replaces the default one (train() attached the listeners to it)
         elif config.save_checkpoints_steps or config.save_checkpoints_secs:
+            timer = None if self._replication is None else agreed_timer(
+                self._replication, config.save_checkpoints_secs, config.save_checkpoints_steps)
             defaults.append(CheckpointSaverHook(self.model_dir, save_secs=config.save_checkpoints_secs,
                                                 save_steps=config.save_checkpoints_steps,
-                                                saver=self._checkpoints, listeners=listeners))
+                                                saver=self._checkpoints, listeners=listeners, timer=timer))
         elif listeners:
             raise ValueError(message("There should be a CheckpointSaverHook to use saving_listeners",
                                      expected="checkpoints enabled (save_checkpoints_steps or _secs)",
@@ -359,8 +376,13 @@ class Estimator:
         if checkpoint:
             sink.text("checkpoint_path", checkpoint, step)
         sink.flush()
-        if self._config.is_chief:
+        if self._writes_results:
             append_eval_result(self.eval_dir(name), results, checkpoint)
+
+    @property
+    def _writes_results(self) -> bool:
+        """The chief writes summaries and evaluation results; so does the evaluator task (its own)."""
+        return self._config.is_chief or self._config.task_type == TaskType.EVALUATOR
 
     def _require_checkpoint(self) -> str:
         path = self._checkpoints.latest_valid()
@@ -368,6 +390,25 @@ class Estimator:
             raise ValueError(message("Couldn't find trained model", expected=f"a checkpoint in {self.model_dir}",
                                      fix="Train the estimator first", model_dir=self.model_dir))
         return path
+
+
+def _replication_for(config: RunConfig, device: torch.device) -> Replication | None:
+    """The training processes when there are several and this is one of them, else None (one
+    process runs nothing distributed). The process group is joined by the first train/evaluate."""
+    cluster = config.cluster
+    if cluster.world_size <= 1 or cluster.task_type in (TaskType.EVALUATOR, TaskType.PS):
+        return None
+    return Replication(cluster, device, config.train_distribute)
+
+
+def _while_every_rank_has_one(batches: Iterator[Any], replication: Replication) -> Iterator[Any]:
+    """Ends the training input on every rank when one rank's input ends (shards can differ by a
+    batch); otherwise the other ranks would wait forever in the next gradient all-reduce."""
+    for batch in batches:
+        if not replication.all_have(True):
+            return
+        yield batch
+    replication.all_have(False)
 
 
 def _check_steps(steps: Any, max_steps: Any) -> None:

@@ -42,6 +42,8 @@ class TrainState:
         input_position: The last saved or restored position of the training input; the next
             ``train`` continues there if its input has the same fingerprint. None once the
             input was read to its end (the next ``train`` starts it over, as TensorFlow did).
+        replication: The training processes when there are several (modules are made
+            data-parallel as they are created; each rank's input position is saved), else None.
     """
 
     registry: ModuleRegistry = dataclasses.field(default_factory=ModuleRegistry)
@@ -55,6 +57,7 @@ class TrainState:
     rng_checkpoint: str | None = None
     input_source: Any = None
     input_position: dict[str, Any] | None = None
+    replication: Any = None
 
     def __post_init__(self) -> None:
         self.registry.on_create = self._module_created
@@ -65,7 +68,7 @@ class TrainState:
         optimizers now, and modules created later on creation."""
         values = storage.load_objects(path, ["global_step", "input"])
         self.global_step = int(values.get("global_step", 0))
-        self.input_position = json.loads(values["input"]) if "input" in values else None
+        self.input_position = self._own_position(json.loads(values["input"])) if "input" in values else None
         if rng:
             self.restore_rng(path)
         # Modules created from now on get their weights from the checkpoint: their random
@@ -79,6 +82,21 @@ class TrainState:
             storage.load_scaler(path, self.scaler)
         self.restore_from = self.checkpoint_path = path
         self.warm_start = None
+
+    def _own_position(self, saved: Any) -> dict[str, Any] | None:
+        """This rank's input position from a checkpoint's ``input`` value.
+
+        Several ranks save ``{"ranks": [position of rank 0, ...]}``. At another world size the
+        shards differ, so no saved position applies and the input starts over.
+        """
+        if not (isinstance(saved, dict) and "ranks" in saved):
+            return saved if self.replication is None else None
+        world, rank = (1, 0) if self.replication is None else (self.replication.world_size, self.replication.rank)
+        if len(saved["ranks"]) != world:
+            logger.info("The checkpoint was written by %d processes, this run has %d: the training input "
+                        "starts from the beginning of its shard.", len(saved["ranks"]), world)
+            return None
+        return saved["ranks"][rank]
 
     def restore_rng(self, path: str) -> None:
         """Continues torch's RNG stream from the one saved in checkpoint ``path``."""
@@ -105,6 +123,8 @@ class TrainState:
             if loaded:
                 logger.info("Warm-started %d tensors of module %r from %s.", len(loaded), name,
                             self.warm_start.ckpt_to_initialize_from)
+        if self.replication is not None:
+            self.replication.wrap(name, module)  # after loading: the wrapper starts from rank 0's values
 
     def optimizer_created(self, name: str, optimizer: torch.optim.Optimizer) -> None:
         """Loads a newly created optimizer's state from the pending checkpoint, if any."""
@@ -126,7 +146,9 @@ class TrainState:
             state["scaler"] = self.scaler.state_dict()
         if self.input_source is not None:
             self.input_position = self.input_source.state_dict()
-        if self.input_position is not None:
+        if self.replication is not None:  # every rank reads its own shard: keep each one's position
+            state["input"] = json.dumps({"ranks": self.replication.gather(self.input_position)})
+        elif self.input_position is not None:
             state["input"] = json.dumps(self.input_position)  # a string: no pickled objects
         return state
 

@@ -140,15 +140,30 @@ def test_argument_errors(make_estimator):
         stop_if_higher_hook(estimator, "loss", "high")
 
 
-def test_several_training_processes_are_refused_for_now(make_estimator):
+class OtherRanks:
+    """Stands in for the other training processes: one of them has decided to stop."""
+
+    def __init__(self) -> None:
+        self.asked: list[bool] = []
+
+    def any(self, value: bool) -> bool:
+        self.asked.append(value)
+        return True
+
+
+def test_several_training_processes_stop_together_when_any_of_them_says_so(make_estimator):
     estimator = make_estimator(cluster=ClusterInfo(task_type="chief", num_worker_replicas=2, world_size=2))
-    with pytest.raises(ValueError) as info:
-        stop_if_no_decrease_hook(estimator, "loss", 100)
-    assert str(info.value).startswith(
-        "Early stopping with several training processes is not supported yet: the processes must stop at the same "
-        "step, so the decision has to be taken once and shared")
-    assert str(info.value).endswith("Received: num_worker_replicas=2. Train in one process, or stop at a fixed "
-                                    "max_steps for now.")
+    others = OtherRanks()
+    estimator._replication = others  # the hook must share its decision through the process group
+    hook = make_early_stopping_hook(estimator, lambda: False, run_every_steps=2)
+    context = est.SessionRunContext(original_args=None, session=None)
+    hook.begin()
+    for step in (1, 2, 3):
+        hook.after_run(context, est.SessionRunValues(step, None, None))
+        if context.stop_requested:
+            break
+    assert others.asked == [False] and step == 1  # checked at the first step: this process said no
+    assert context.stop_requested
 
 
 def test_run_every_steps_alone_replaces_the_default_seconds(make_estimator):

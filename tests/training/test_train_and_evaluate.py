@@ -9,7 +9,6 @@ import pytest
 import torch
 
 import torch_estimator as est
-from torch_estimator.distributed.cluster import ClusterInfo
 from torch_estimator.experimental import make_early_stopping_hook
 from torch_estimator.export.exporters import FinalExporter, LatestExporter
 from torch_estimator.summary.eval_log import read_eval_metrics, read_eval_results
@@ -261,17 +260,6 @@ def test_checkpoints_disabled_without_every_n_steps_is_an_error(make_estimator, 
         "RunConfig(save_checkpoints_steps=...) or save_checkpoints_secs, or EvalSpec(every_n_steps=...). Received: "
         "save_checkpoints_steps=None, save_checkpoints_secs=None. Enable checkpoints, or evaluate every N steps with "
         "EvalSpec(every_n_steps=N).")
-
-
-@pytest.mark.parametrize("task_type", ["evaluator", "ps"])
-def test_distributed_roles_are_rejected_for_now(make_estimator, train_input, eval_input, task_type):
-    estimator = make_estimator(cluster=ClusterInfo(task_type=task_type, is_chief=False))
-    with pytest.raises(ValueError) as info:
-        train_and_evaluate(estimator, TrainSpec(train_input, max_steps=5), EvalSpec(eval_input))
-    assert str(info.value) == (
-        f"train_and_evaluate cannot run a {task_type!r} task yet: distributed roles come with distributed "
-        "train_and_evaluate. Expected a local run (no TF_CONFIG cluster) or a chief/worker task. Received: "
-        f"task_type={task_type!r}. Run train_and_evaluate without the evaluator and ps tasks for now.")
 
 
 def test_argument_types_are_checked(make_estimator, train_input, eval_input):

@@ -3,7 +3,11 @@
 It decides names, keeps the ``checkpoint`` index, applies ``keep_checkpoint_max`` and
 ``keep_checkpoint_every_n_hours``, and picks the newest *loadable* checkpoint (falling back to an
 older one, with a warning, when the newest is damaged). Only the chief writes (the check lives
-here, in the sink, not in the training loop).
+here, in the sink, not in the training loop). Under data parallelism every rank calls
+:meth:`CheckpointManager.save` at the same step: the chief writes, then all ranks wait until it
+is written, so every rank can restore it. A checkpoint that a reader holds a lease on
+(:mod:`~torch_estimator.checkpoint.lease`, the evaluator task) leaves the index as usual, but
+its files are deleted only at a later save, once the lease is released.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 from typing import Any
 
 from torch_estimator.checkpoint import storage
+from torch_estimator.checkpoint.lease import leased
 from torch_estimator.checkpoint.index import (
     INDEX_FILENAME,
     CheckpointIndex,
@@ -38,16 +43,22 @@ def checkpoint_step(path: str) -> int | None:
 
 
 class CheckpointManager:
-    """Saves, lists, verifies and garbage-collects the checkpoints of ``directory``."""
+    """Saves, lists, verifies and garbage-collects the checkpoints of ``directory``.
+
+    Args:
+        replication: The training processes (``world_size > 1``): saves are then collective.
+    """
 
     def __init__(self, directory: str, keep_checkpoint_max: int | None = 5,
                  keep_checkpoint_every_n_hours: float = 10000.0, is_chief: bool = True,
-                 basename: str = CHECKPOINT_BASENAME) -> None:
+                 basename: str = CHECKPOINT_BASENAME, replication: Any = None) -> None:
         self.directory = directory
         self.keep_checkpoint_max = keep_checkpoint_max or None
         self.keep_every_secs = keep_checkpoint_every_n_hours * 3600.0
         self.is_chief = is_chief
         self.basename = basename
+        self.replication = replication
+        self._deferred: list[str] = []  # out of the index, files kept while a reader holds a lease
 
     def all_checkpoints(self) -> list[str]:
         """Full paths of the tracked checkpoints, oldest first."""
@@ -85,13 +96,23 @@ class CheckpointManager:
         return None
 
     def save(self, state_dict: dict[str, Any], step: int) -> str | None:
-        """Writes checkpoint ``step`` (chief only) and updates the index; returns its path."""
-        if not self.is_chief:
-            return None
+        """Writes checkpoint ``step`` (chief only) and updates the index; returns its path.
+
+        Under data parallelism every rank calls it and gets the path once the chief wrote it;
+        alone, a non-chief process writes nothing and gets None.
+        """
+        path = os.path.join(self.directory, f"{self.basename}-{step}")
+        if self.is_chief:
+            self._write(state_dict, path)
+        if self.replication is None:
+            return path if self.is_chief else None
+        self.replication.barrier()  # every rank may restore it (or see it as latest) from now on
+        return path
+
+    def _write(self, state_dict: dict[str, Any], path: str) -> None:
         os.makedirs(self.directory, exist_ok=True)
         self._remove_stale_temporaries()
-        name = f"{self.basename}-{step}"
-        path = os.path.join(self.directory, name)
+        name = os.path.basename(path)
         storage.save_state(state_dict, path)
         index = read_index(self.directory)
         now = time.time()
@@ -103,11 +124,13 @@ class CheckpointManager:
         index.latest = name
         if index.last_preserved_timestamp is None:
             index.last_preserved_timestamp = now
-        removed = self._apply_retention(index)
+        removed = self._deferred + self._apply_retention(index)
         write_index(self.directory, index)
+        in_use = leased(self.directory) if removed else set()
+        self._deferred = [old for old in removed if old in in_use]
         for old in removed:  # delete only after the index no longer names them
-            shutil.rmtree(os.path.join(self.directory, old), ignore_errors=True)
-        return path
+            if old not in in_use:
+                shutil.rmtree(os.path.join(self.directory, old), ignore_errors=True)
 
     def _apply_retention(self, index: CheckpointIndex) -> list[str]:
         removed = []

@@ -36,9 +36,12 @@ class RunConfig:
         keep_checkpoint_every_n_hours: Additionally keep one checkpoint per this many hours.
         log_step_count_steps: Log loss and steps/sec every this many steps (and write the
             ``global_step/sec`` summary). Must be positive.
-        train_distribute: Distribution for training: ``None`` (data-parallel when the world size
-            is above one), ``'ddp'`` or ``'fsdp'``.
-        eval_distribute: Distribution for evaluation, as ``train_distribute``.
+        train_distribute: Distribution for training: ``None`` or ``'ddp'``, data-parallel
+            (gradients all-reduced) when the world size is above one. ``'fsdp'`` is accepted
+            here but refused by the Estimator in a multi-process run for now
+            (see ``docs/distributed.md``).
+        eval_distribute: Distribution for evaluation, as ``train_distribute`` (evaluation in a
+            multi-process run always splits the input by ``input_context`` and reduces exactly).
         device: ``'cpu'``, ``'cuda'``, ``'cuda:1'``... ``None`` picks the GPU of this process's
             local rank when one is visible, else the CPU.
         precision: ``'32'`` (default), ``'bf16-mixed'`` (autocast to bfloat16) or ``'16-mixed'``

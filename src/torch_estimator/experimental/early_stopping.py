@@ -31,6 +31,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+from torch_estimator.distributed.replication import agreed_timer
 from torch_estimator.errors import ReadableKeyError, message
 from torch_estimator.estimator import Estimator
 from torch_estimator.hooks import SecondOrStepTimer, SessionRunArgs, SessionRunHook
@@ -75,8 +76,10 @@ def make_early_stopping_hook(estimator: Estimator, should_stop_fn: Callable[[], 
 
     Raises:
         TypeError: ``estimator`` is not an Estimator, or ``should_stop_fn`` is not callable.
-        ValueError: both or neither of ``run_every_secs`` and ``run_every_steps`` are given, or
-            several processes train (the decision is not shared between them yet).
+        ValueError: both or neither of ``run_every_secs`` and ``run_every_steps`` are given.
+
+    With several training processes, every process checks at the same steps and all stop when
+    the predicate is True in any of them (they read the same evaluation results in ``model_dir``).
 
     Example:
         >>> import tempfile, torch_estimator as est
@@ -90,14 +93,13 @@ def make_early_stopping_hook(estimator: Estimator, should_stop_fn: Callable[[], 
         raise TypeError(message("should_stop_fn must be callable",
                                 expected="a function of no argument returning a bool",
                                 fix="Pass the function itself", should_stop_fn=should_stop_fn))
-    if estimator.config.num_worker_replicas > 1 or estimator.config.num_ps_replicas > 0:
-        raise ValueError(message(
-            "Early stopping with several training processes is not supported yet: the processes must stop at "
-            "the same step, so the decision has to be taken once and shared (the distributed train_and_evaluate "
-            "work adds this)", expected="a single training process",
-            fix="Train in one process, or stop at a fixed max_steps for now",
-            num_worker_replicas=estimator.config.num_worker_replicas))
-    return _StopOnPredicateHook(should_stop_fn, _timer(run_every_secs, run_every_steps))
+    timer = _timer(run_every_secs, run_every_steps)
+    replication = estimator._replication  # None in one process
+    if replication is None:
+        return _StopOnPredicateHook(should_stop_fn, timer)
+    # Several processes stop at the same step: they check at the same steps and stop if any says so.
+    every_secs, every_steps = (None, run_every_steps) if run_every_steps is not None else (run_every_secs, None)
+    return _StopOnPredicateHook(should_stop_fn, agreed_timer(replication, every_secs, every_steps), replication.any)
 
 
 def stop_if_higher_hook(estimator: Estimator, metric_name: str, threshold: float, eval_dir: str | None = None,
@@ -168,9 +170,11 @@ def stop_if_no_decrease_hook(estimator: Estimator, metric_name: str, max_steps_w
 class _StopOnPredicateHook(SessionRunHook):
     """Calls the predicate when the timer fires and requests a stop when it says so."""
 
-    def __init__(self, should_stop_fn: Callable[[], bool], timer: SecondOrStepTimer) -> None:
+    def __init__(self, should_stop_fn: Callable[[], bool], timer: SecondOrStepTimer,
+                 agree: Callable[[bool], bool] | None = None) -> None:
         self._should_stop_fn = should_stop_fn
         self._timer = timer
+        self._agree = agree  # several processes: True when any process's predicate says stop
 
     def begin(self) -> None:
         self._timer.reset()  # a new train() call checks after its first step (a restart, too)
@@ -183,7 +187,10 @@ class _StopOnPredicateHook(SessionRunHook):
         if not self._timer.should_trigger_for_step(step):
             return
         self._timer.update_last_triggered_step(step)
-        if self._should_stop_fn():
+        stop = self._should_stop_fn()
+        if self._agree is not None:
+            stop = self._agree(stop)
+        if stop:
             logger.info("Requesting early stopping at global step %d", step)
             run_context.request_stop()
 

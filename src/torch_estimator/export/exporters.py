@@ -116,7 +116,8 @@ class LatestExporter:
     def export(self, estimator: Any, export_path: str, checkpoint_path: str | None,
                eval_result: Mapping[str, Any], is_the_final_export: bool) -> str | None:
         path = _export(estimator, export_path, self._serving_input_receiver_fn, self._assets_extra, checkpoint_path)
-        collect_garbage(export_path, self._exports_to_keep)
+        if path is not None:  # None: not the exporting task, which alone may delete exports
+            collect_garbage(export_path, self._exports_to_keep)
         return path
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from torch_estimator.distributed.cluster import TaskType
 from torch_estimator.durable import fsync_directory, fsync_tree
 from torch_estimator.errors import message
 from torch_estimator.export import program
@@ -47,6 +48,11 @@ from torch_estimator.mode_keys import ModeKeys
 from torch_estimator.modules import ModuleRegistry
 
 logger = logging.getLogger("torch_estimator")
+
+
+def writes_exports(config: Any) -> bool:
+    """Whether this process exports: the chief, or the evaluator task (which runs the exporters)."""
+    return config.is_chief or config.task_type == TaskType.EVALUATOR
 
 ASSETS_EXTRA = "assets.extra"
 _MAX_DIRECTORY_ATTEMPTS = 100
@@ -68,8 +74,11 @@ class _Built:
 
 def export_saved_model(estimator: Any, export_dir_base: str | os.PathLike,
                        serving_input_receiver_fn: Callable[[], Any], assets_extra: Mapping[str, str] | None = None,
-                       checkpoint_path: str | None = None, experimental_mode: str = ModeKeys.PREDICT) -> str:
+                       checkpoint_path: str | None = None, experimental_mode: str = ModeKeys.PREDICT) -> str | None:
     """Exports the Estimator's PREDICT-mode model to ``export_dir_base/<unix timestamp>/``.
+
+    In a cluster only the chief (and the evaluator task) exports: the other training processes
+    log that and return None, so one program can run unchanged on every rank.
 
     ``model_fn`` is called in PREDICT mode on the receiver's features, with the weights of the
     latest checkpoint (or ``checkpoint_path``), and traced into a ``torch.export`` program and
@@ -93,7 +102,7 @@ def export_saved_model(estimator: Any, export_dir_base: str | os.PathLike,
             SavedModels are not recreated: continue training from the checkpoint instead).
 
     Returns:
-        The export directory's path.
+        The export directory's path (None on a task that does not export).
 
     Raises:
         ValueError: no checkpoint ("Couldn't find trained model at ..."), an unwritable
@@ -121,6 +130,10 @@ def export_saved_model(estimator: Any, export_dir_base: str | os.PathLike,
         (1, 1)
     """
     _check_mode(experimental_mode)
+    if not writes_exports(estimator.config):
+        logger.info("Not exporting on task %s %d: the chief exports.", estimator.config.task_type,
+                    estimator.config.task_id)
+        return None
     receiver = _call_receiver_fn(serving_input_receiver_fn)
     assets = _check_assets(assets_extra)
     export_dir_base = _check_writable(os.fspath(export_dir_base))

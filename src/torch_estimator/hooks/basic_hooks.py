@@ -221,13 +221,16 @@ class CheckpointSaverHook(SessionRunHook):
         checkpoint_basename: Checkpoint name prefix.
         listeners: ``CheckpointSaverListener``s called around each save; ``after_save``
             returning True stops training.
+        timer: Replaces the ``SecondOrStepTimer(save_secs, save_steps)`` (several processes
+            use one that triggers on every rank at the same steps).
     """
 
     def __init__(self, checkpoint_dir: str, save_secs: float | None = None, save_steps: int | None = None,
                  saver: CheckpointManager | None = None, checkpoint_basename: str = "model.ckpt",
-                 listeners: Iterable[CheckpointSaverListener] | None = None) -> None:
+                 listeners: Iterable[CheckpointSaverListener] | None = None,
+                 timer: SecondOrStepTimer | None = None) -> None:
         _exactly_one(save_secs, save_steps, "save_secs", "save_steps")
-        self._timer = SecondOrStepTimer(save_secs, save_steps)
+        self._timer = timer or SecondOrStepTimer(save_secs, save_steps)
         self._manager = saver or CheckpointManager(checkpoint_dir, basename=checkpoint_basename)
         self.listeners = list(listeners or [])
         self._state: Any = None

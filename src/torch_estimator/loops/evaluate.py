@@ -7,6 +7,11 @@ Two losses are reported (both with TensorFlow's names):
   when ``model_fn``'s loss is a per-example mean. It differs from ``loss`` only when the last
   batch is smaller. A metric of the same name from ``eval_metric_ops`` (canned heads define
   one) takes precedence.
+
+Under data parallelism each rank evaluates its own share of the input (its ``input_context``
+shard) and the results cover every rank's batches exactly: losses and counts are summed over
+the ranks, metric accumulators are all-reduced by ``compute_value``. Nothing is padded, so no
+example is counted twice, whatever the eval set's size.
 """
 
 from __future__ import annotations
@@ -36,8 +41,12 @@ def evaluate_loop(
     device: torch.device,
     steps: int | None,
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    replication: Any = None,
 ) -> dict[str, Any]:
     """Evaluates ``steps`` batches (all when None); returns plain Python numbers.
+
+    ``replication`` (several processes): ``steps`` counts batches per rank, and the results
+    cover the batches of every rank.
 
     Returns:
         ``{"loss", "average_loss", <metrics>..., "global_step"}``.
@@ -78,12 +87,34 @@ def evaluate_loop(
             runner.after_run(StepOutputs(spec.predictions, spec.loss, state.global_step, context.summaries))
             if runner.stop_requested:
                 break
-    if not batches_seen:
+    totals = [float(loss_sum), float(weighted_sum), batches_seen, examples]
+    if replication is not None:
+        totals, accumulators = _over_all_ranks(replication, totals, accumulators)
+    loss_total, weighted_total, batches_total, examples_total = totals
+    if not batches_total:
         raise ValueError(message("Evaluation got no batch from input_fn", expected="at least one batch",
                                  fix="Check that eval input_fn yields data (steps=None reads it to the end)",
                                  steps=steps))
-    runner.end()
-    results: dict[str, Any] = {"loss": float(loss_sum / batches_seen), "average_loss": float(weighted_sum / examples)}
+    if batches_seen:
+        runner.end()
+    results: dict[str, Any] = {"loss": loss_total / batches_total, "average_loss": weighted_total / examples_total}
     results.update({name: compute_value(metric) for name, metric in accumulators.items()})
     results["global_step"] = state.global_step
     return results
+
+
+def _over_all_ranks(replication: Any, totals: list[float], accumulators: dict[str, Any]) -> tuple[list[float], dict]:
+    """Sums the loss totals over the ranks; a rank that got no batch (a small eval set) joins the
+    metric all-reduce with empty accumulators copied from the first rank that has them."""
+    counts = replication.gather(int(totals[2]))
+    totals = replication.sum(totals)
+    if all(counts) or not any(counts):
+        return totals, accumulators
+    source = next(rank for rank, count in enumerate(counts) if count)
+    empty = None
+    if replication.rank == source:
+        empty = {name: metric.clone() for name, metric in accumulators.items()}
+        for metric in empty.values():
+            metric.reset()
+    empty = replication.broadcast(empty, source)
+    return totals, accumulators if counts[replication.rank] else empty

@@ -2,8 +2,9 @@
 
 * ``specs``: :class:`TrainSpec`, :class:`EvalSpec` (frozen, validated).
 * ``evaluation``: :class:`CheckpointEvaluator`, the evaluation of one checkpoint plus its
-  exports, shared by every schedule and by a future evaluator process.
+  exports, shared by every schedule and by the evaluator task.
 * ``local``: :func:`train_and_evaluate` in one process.
+* ``cluster_tasks``: the roles of a cluster's tasks (chief/worker train, evaluator, ps).
 """
 
 from torch_estimator.training.evaluation import CheckpointEvaluator, EvalOutcome

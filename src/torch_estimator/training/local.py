@@ -22,6 +22,7 @@ from torch_estimator.distributed.cluster import TaskType
 from torch_estimator.errors import message
 from torch_estimator.estimator import Estimator
 from torch_estimator.hooks import CheckpointSaverHook, CheckpointSaverListener, SessionRunArgs, SessionRunHook
+from torch_estimator.training.cluster_tasks import run_evaluator_task, run_parameter_server, run_training_task
 from torch_estimator.training.evaluation import CheckpointEvaluator, EvalOutcome
 from torch_estimator.training.specs import EvalSpec, TrainSpec
 
@@ -54,14 +55,18 @@ def train_and_evaluate(estimator: Estimator, train_spec: TrainSpec, eval_spec: E
         train_spec: A :class:`TrainSpec`.
         eval_spec: An :class:`EvalSpec`.
 
+    In a cluster (``TF_CONFIG`` or torchrun with several processes) each task plays its role
+    (:mod:`~torch_estimator.training.cluster_tasks`): chief and workers only train, the
+    ``evaluator`` task evaluates each new checkpoint and exports, a ``ps`` task exits.
+
     Returns:
         ``(eval_metrics, export_results)`` of the last evaluation: its metrics dict and, per
-        exporter, the export directory or None.
+        exporter, the export directory or None. Chief, worker and ps tasks of a cluster get
+        ``(None, [])`` (TensorFlow returned None there).
 
     Raises:
         TypeError: an argument has the wrong type.
-        ValueError: ``task_type`` is ``evaluator`` or ``ps`` (distributed roles are not supported
-            yet); checkpoints are disabled without ``every_n_steps``.
+        ValueError: checkpoints are disabled without ``every_n_steps``.
 
     Example:
         >>> import tempfile, torch, torch_estimator as est
@@ -82,6 +87,13 @@ def train_and_evaluate(estimator: Estimator, train_spec: TrainSpec, eval_spec: E
         [10, 20, 30]
     """
     _check_arguments(estimator, train_spec, eval_spec)
+    config = estimator.config
+    if config.task_type == TaskType.PS:
+        return run_parameter_server()
+    if config.task_type == TaskType.EVALUATOR:
+        return run_evaluator_task(estimator, eval_spec, train_spec.max_steps)
+    if config.cluster.world_size > 1:
+        return run_training_task(estimator, train_spec)
     evaluator = CheckpointEvaluator(estimator, eval_spec, train_spec.max_steps)
     hooks, listeners = list(train_spec.hooks), list(train_spec.saving_listeners)
     if eval_spec.every_n_steps is not None:
@@ -176,13 +188,6 @@ def _check_arguments(estimator: Any, train_spec: Any, eval_spec: Any) -> None:
         if not isinstance(value, kind):
             raise TypeError(message(f"{name} must be an est.{kind.__name__}", fix=f"Pass an est.{kind.__name__}",
                                     **{name: type(value).__name__}))
-    task_type = estimator.config.task_type
-    if task_type in (TaskType.EVALUATOR, TaskType.PS):
-        raise ValueError(message(
-            f"train_and_evaluate cannot run a {task_type!r} task yet: distributed roles come with distributed "
-            "train_and_evaluate",
-            expected="a local run (no TF_CONFIG cluster) or a chief/worker task",
-            fix="Run train_and_evaluate without the evaluator and ps tasks for now", task_type=task_type))
 
 
 def _require_checkpoints(estimator: Estimator, train_spec: TrainSpec) -> None:
