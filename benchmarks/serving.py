@@ -18,7 +18,11 @@ deployed), waits until it is ready, and measures:
   requests per second on this machine, so the wrk numbers are the server's).
 
 Every phase is bounded in time, and the server is stopped afterwards. The floor is the
-in-process call the server makes: ``est.export.load(path, backend)`` on the same one-row input.
+in-process call the server makes: ``est.export.load(path, backend)`` on the same one-row input
+(and per row of a 32-row batch, the size dynamic batching reaches). The HTTP floor is wrk
+against a bare uvicorn ASGI app that reads the body and sends a fixed answer: what the HTTP
+stack alone allows per request, so ``<backend>_ratio_ceiling_at_http_floor`` (HTTP floor over
+the unbatched server) bounds the batching ratio any Python server on uvicorn can show here.
 Targets (issue 8) are judged on the default (torch) backend: p50 under 2 ms for one row at low
 load; at 64 clients, batching on at least 5x the throughput of batching off.
 
@@ -59,6 +63,20 @@ ROW = {"longitude": -122.23, "latitude": 37.88, "housing_median_age": 41.0, "tot
 BODY = json.dumps({"instances": [ROW]}).encode()
 CLIENTS = 64
 TARGETS = {"p50_low_load_ms": 2.0, "throughput_ratio_64_clients": 5.0}
+FLOOR_APP = """
+import sys, uvicorn
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    body = b'{"predictions":[[0.25]]}'
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=False, log_level="warning", lifespan="off")
+"""
 SRC = str(pathlib.Path(__file__).resolve().parents[1] / "src")
 
 
@@ -85,10 +103,10 @@ def export_model(base: str, steps: int) -> str:
         {name: value[:4] for name, value in features.items()}))
 
 
-def floor_us(export_dir: str, backend: str, calls: int) -> float:
-    """Median microseconds of the in-process call the server makes for one row."""
+def floor_us(export_dir: str, backend: str, calls: int, rows: int = 1) -> float:
+    """Median microseconds of the in-process call the server makes for ``rows`` rows."""
     predictor = export.load(export_dir, backend, num_threads=1)
-    inputs = {name: np.array([value], np.float32) for name, value in ROW.items()}
+    inputs = {name: np.full(rows, value, np.float32) for name, value in ROW.items()}
     for _ in range(200):
         predictor(inputs)
     times = []
@@ -100,10 +118,14 @@ def floor_us(export_dir: str, backend: str, calls: int) -> float:
 
 
 def start_server(base: str, port: int, backend: str, batching: bool, log: pathlib.Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "torch_estimator.cli", "serve", "--model_name=housing",
-               f"--model_base_path={base}", f"--port={port}", "--tensorflow_intra_op_parallelism=1",
-               "--file_system_poll_wait_seconds=0", f"--enable_batching={str(batching).lower()}",
-               f"--backend={backend}", "--log_level=warning"]
+    return start_process([sys.executable, "-m", "torch_estimator.cli", "serve", "--model_name=housing",
+                          f"--model_base_path={base}", f"--port={port}", "--tensorflow_intra_op_parallelism=1",
+                          "--file_system_poll_wait_seconds=0", f"--enable_batching={str(batching).lower()}",
+                          f"--backend={backend}", "--log_level=warning"], port, log)
+
+
+def start_process(command: list[str], port: int, log: pathlib.Path) -> subprocess.Popen:
+    """Starts a server process and waits until ``/v2/health/ready`` answers 200."""
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     with open(log, "wb") as output:
         server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
@@ -152,6 +174,22 @@ async def load(url: str, clients: int, seconds: float) -> dict[str, float]:
     return {"requests": len(latencies), "errors": errors, "requests_per_s": round(len(latencies) / elapsed, 1),
             "p50_ms": round(latencies[len(latencies) // 2] * 1e3, 3),
             "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1e3, 3)}
+
+
+def http_floor(args: argparse.Namespace, directory: str) -> dict[str, float] | None:
+    """wrk against a bare uvicorn ASGI app that reads the body and sends a fixed answer.
+
+    The per-request floor of the HTTP stack (uvicorn, httptools, uvloop) on this machine with
+    no application work at all: no server of this design can answer faster.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = start_process([sys.executable, "-c", FLOOR_APP, str(port)], port, pathlib.Path(directory) / "floor.log")
+    try:
+        return wrk(f"http://127.0.0.1:{port}/v1/models/housing:predict", CLIENTS, args.seconds, directory)
+    finally:
+        stop_server(server)
 
 
 def wrk(url: str, clients: int, seconds: float, directory: str) -> dict[str, float] | None:
@@ -229,8 +267,11 @@ def main() -> None:
             "wrk_installed": shutil.which("wrk") is not None, "server_intra_op_threads": 1,
             "httpx_note": "the Python client, not the server, is the bottleneck at 64 clients (a few hundred "
                           "requests/s whatever the server); compare servers with the wrk numbers"}
+        result[f"http_floor_{CLIENTS}_clients_wrk"] = http_floor(args, directory)
         for backend in ("torch", "onnx"):
             result[f"{backend}_floor_in_process_us"] = round(floor_us(export_dir, backend, args.floor_calls), 2)
+            result[f"{backend}_floor_in_process_us_per_row_at_32_rows"] = round(
+                floor_us(export_dir, backend, args.floor_calls // 5, rows=32) / 32, 2)
             result[f"{backend}_batching"] = measure(base, backend, True, args, directory)
             result[f"{backend}_no_batching"] = measure(base, backend, False, args, directory)
     finally:
@@ -243,6 +284,11 @@ def main() -> None:
             if batched[key] and unbatched[key]:
                 ratio = batched[key]["requests_per_s"] / unbatched[key]["requests_per_s"]
                 result[f"{backend}_throughput_ratio_64_clients_{client}"] = round(ratio, 2)
+        floor = result[f"http_floor_{CLIENTS}_clients_wrk"]
+        if floor and unbatched[f"clients_{CLIENTS}_wrk"]:
+            # What batching could reach if the app cost nothing per request: the HTTP stack alone.
+            result[f"{backend}_ratio_ceiling_at_http_floor"] = round(
+                floor["requests_per_s"] / unbatched[f"clients_{CLIENTS}_wrk"]["requests_per_s"], 2)
     result["targets"] = TARGETS
     result["target_p50_met"] = result["torch_p50_low_load_ms"] < TARGETS["p50_low_load_ms"]
     best = result.get("torch_throughput_ratio_64_clients_wrk", result["torch_throughput_ratio_64_clients_httpx"])

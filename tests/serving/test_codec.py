@@ -87,6 +87,23 @@ def test_float32_text_round_trips_exactly():
     np.testing.assert_array_equal(decoded, values.astype(np.float32))
 
 
+
+def test_small_float32_outputs_are_written_as_the_vectorized_path_writes_them():
+    # Small arrays (a response of a few rows) take a per-value path; it must write what the
+    # vectorized path writes, for ordinary values, the extremes, subnormals, NaN and infinities.
+    rng = np.random.default_rng(0)
+    finfo = np.finfo(np.float32)
+    specials = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, finfo.max, -finfo.max, finfo.tiny, 1e-45, 0.1, 1 / 3,
+                         3.40282e38, 123456.7, 16777217.0, 1e-40], np.float32)
+    bits = rng.integers(0, 2**32, size=20000, dtype=np.uint64).astype(np.uint32).view(np.float32)  # any float32
+    scaled = (rng.normal(size=20000) * 10.0 ** rng.integers(-40, 39, size=20000)).astype(np.float32)
+    values = np.concatenate([specials, bits, scaled])
+    for start in range(0, len(values), 61):
+        chunk = values[start:start + 61].reshape(-1, 1)
+        assert chunk.size <= codec._SMALL
+        assert codec.dumps(codec.json_value(chunk)) == codec.dumps(codec._short_float_array(chunk))
+    assert codec.json_value(np.float32(0.1).reshape(())) == 0.1  # a 0-d output stays a number
+
 SIGNATURE = SignatureDef("predict", {"a": TensorInfo("a", "float32", (-1, 2)), "b": TensorInfo("b", "int64", (-1,))},
                          {})
 SINGLE = SignatureDef("predict", {"x": FLOAT}, {})

@@ -10,7 +10,6 @@ uvicorn; ``with TestClient(app):`` in tests).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import time
@@ -27,15 +26,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from torch_estimator.errors import message
 from torch_estimator.serving import kserve, tf_serving
+from torch_estimator.serving.access_log import AccessLog
 from torch_estimator.serving.config import ModelConfig, ServingConfig
 from torch_estimator.serving.errors import ServingError
 from torch_estimator.serving.metrics import CONTENT_TYPE, ServingMetrics
+from torch_estimator.serving.predict_route import PredictRoute
 from torch_estimator.serving.registry import ModelRegistry
 from torch_estimator.serving.versions import VersionWatcher
-from torch_estimator.serving.web import ROUTE_KEY, error_response, set_route
+from torch_estimator.serving.web import error_response, internal_error, set_route
 
 logger = logging.getLogger("torch_estimator.serving")
-access_logger = logging.getLogger("torch_estimator.serving.access")
 
 
 class ModelServer:
@@ -77,7 +77,7 @@ def create_app(model_base_path: str | os.PathLike | None = None, *, model_name: 
             ``num_threads``, ``num_inference_threads``, ``access_log``.
 
     Returns:
-        A Starlette app; ``app.state.server`` is its :class:`ModelServer`.
+        A Starlette app (a :class:`ServingApp`); ``app.state.server`` is its :class:`ModelServer`.
 
     Raises:
         ValueError: invalid options, both or neither of ``config`` and ``model_base_path``, or
@@ -112,9 +112,11 @@ def create_app(model_base_path: str | os.PathLike | None = None, *, model_name: 
         finally:
             server.stop()
 
-    app = Starlette(
+    access = AccessLog(server.metrics, config.access_log)
+    app = ServingApp(
+        PredictRoute(server, access),
         routes=[*tf_serving.routes(server), *kserve.routes(server), Route("/metrics", metrics, methods=["GET"])],
-        middleware=[Middleware(AccessMiddleware, metrics=server.metrics, access_log=config.access_log)],
+        middleware=[Middleware(AccessMiddleware, access=access)],
         exception_handlers={ServingError: _serving_error, HTTPException: _http_error, Exception: _internal_error},
         lifespan=lifespan)
     app.state.server = server
@@ -132,8 +134,8 @@ def _check_base_paths(config: ServingConfig) -> None:
 class AccessMiddleware:
     """Counts and times every request by route template and logs one JSON line for it."""
 
-    def __init__(self, app: ASGIApp, metrics: ServingMetrics, access_log: bool) -> None:
-        self.app, self.metrics, self.access_log = app, metrics, access_log
+    def __init__(self, app: ASGIApp, access: AccessLog) -> None:
+        self.app, self.access = app, access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -152,16 +154,31 @@ class AccessMiddleware:
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            seconds = time.perf_counter() - started
-            route = scope.get(ROUTE_KEY, "<unmatched>")
-            self.metrics.requests.inc(route, scope["method"], str(response["status"]))
-            self.metrics.latency.observe(seconds, route)
-            if self.access_log and access_logger.isEnabledFor(logging.INFO):
-                client = scope.get("client")
-                access_logger.info(json.dumps({
-                    "time": round(time.time(), 3), "client": f"{client[0]}:{client[1]}" if client else None,
-                    "method": scope["method"], "path": scope["path"], "route": route,
-                    "status": response["status"], "bytes": response["bytes"], "ms": round(seconds * 1e3, 3)}))
+            self.access.record(scope, response["status"], response["bytes"], time.perf_counter() - started)
+
+
+class ServingApp(Starlette):
+    """The Starlette app, with ``POST /v1/models/...:predict`` answered by :class:`PredictRoute`.
+
+    The hot route skips Starlette's middleware, routing and Request/Response objects (a large
+    share of a single-row request's cost, which batching cannot merge); its answers, metrics
+    and access-log lines are those of the Starlette route. Once an embedder adds middleware of their own
+    (``app.add_middleware``), every request goes through Starlette, so that theirs sees it.
+    """
+
+    def __init__(self, predict_route: PredictRoute, **options: Any) -> None:
+        super().__init__(**options)
+        self.predict_route = predict_route
+        self._own_middleware = len(self.user_middleware)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and len(self.user_middleware) == self._own_middleware:
+            match = self.predict_route.match(scope)
+            if match is not None:
+                scope["app"] = self
+                await self.predict_route(scope, receive, send, match)
+                return
+        await super().__call__(scope, receive, send)
 
 
 async def _serving_error(request: Request, error: Exception) -> Response:
@@ -180,5 +197,4 @@ async def _http_error(request: Request, error: Exception) -> Response:
 
 
 async def _internal_error(request: Request, error: Exception) -> Response:
-    logger.error("Internal error answering %s %s", request.method, request.url.path, exc_info=error)
-    return error_response(500, f"Internal error: {type(error).__name__}: {error}")
+    return internal_error(request.method, request.url.path, error)

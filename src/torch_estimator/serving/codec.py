@@ -19,6 +19,7 @@ import base64
 import binascii
 import functools
 import json
+import struct
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,10 @@ TF_DTYPES = {"float16": "DT_HALF", "bfloat16": "DT_BFLOAT16", "float32": "DT_FLO
              "int8": "DT_INT8", "int16": "DT_INT16", "int32": "DT_INT32", "int64": "DT_INT64", "uint8": "DT_UINT8",
              "uint16": "DT_UINT16", "uint32": "DT_UINT32", "uint64": "DT_UINT64", "bool": "DT_BOOL",
              "string": "DT_STRING"}
+#: json.dumps(payload, separators=(",", ":"), allow_nan=True), without building an encoder per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=True)
+_FLOAT32 = struct.Struct("<f")
+_SMALL = 64  # elements; a response of a few rows. Larger arrays amortize numpy's per-call cost.
 _JSON_TYPES = {bool: "a boolean", int: "an integer", float: "a float", str: "a string", dict: "an object",
                list: "a list", type(None): "null"}
 
@@ -322,6 +327,13 @@ def json_value(array: np.ndarray) -> Any:
     """
     if array.dtype.kind != "f" or array.dtype.itemsize > 4:
         return array.tolist()  # float64's repr is already the shortest round trip
+    if array.dtype == np.float32 and array.size <= _SMALL:
+        return _short_floats(array.tolist())
+    return _short_float_array(array)
+
+
+def _short_float_array(array: np.ndarray) -> Any:
+    """:func:`json_value` of a float16/float32 array, vectorized."""
     flat = array.ravel()
     short = np.array([float("%g" % v) for v in flat.tolist()], dtype=np.float64)
     lossy = (short.astype(array.dtype) != flat) & ~np.isnan(flat)
@@ -332,9 +344,29 @@ def json_value(array: np.ndarray) -> Any:
     return short.reshape(array.shape).tolist()
 
 
+def _short_floats(value: Any) -> Any:
+    """:func:`json_value` of a small float32 array's ``tolist()``, without numpy's per-call cost.
+
+    The same rule value by value: ``%g`` when it reads back as the same float32 (``struct``
+    packing rounds to float32 as numpy's cast does, and refuses values out of its range), else
+    9 significant digits; NaN stays NaN.
+    """
+    if type(value) is list:
+        return [_short_floats(item) for item in value]
+    short = float("%g" % value)
+    if value != value:  # NaN
+        return short
+    try:
+        if _FLOAT32.pack(short) == _FLOAT32.pack(value):
+            return short
+    except OverflowError:  # %g rounded past float32's largest value
+        pass
+    return float("%.9g" % value)
+
+
 def dumps(payload: Any) -> bytes:
     """Compact JSON with ``NaN``/``Infinity`` tokens, as TensorFlow Serving writes them."""
-    return json.dumps(payload, separators=(",", ":"), allow_nan=True).encode()
+    return _ENCODER.encode(payload).encode()
 
 
 def _check_integer_range(array: np.ndarray, info: TensorInfo, where: str, dtype: np.dtype) -> None:

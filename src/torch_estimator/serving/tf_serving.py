@@ -70,6 +70,27 @@ async def _dispatch(request: Request, server: Any) -> Response:
     if tail == "/metadata":
         return json_response(_metadata(servable))
     body, raw = await read_json(request, server.config.max_request_bytes)
+    return json_response(await answer(servable, tail, body, raw))
+
+
+def match_predict(path: str) -> re.Match | None:
+    """The match of a ``POST /v1/models/<name>[/versions/<v>]:predict`` path, else None.
+
+    Exactly the paths whose ``:predict`` answer is :func:`answer` (no ``/labels/``: those get
+    their 404 from the Starlette route).
+    """
+    match = _PATH.match(path)
+    return match if match is not None and match["tail"] == ":predict" and match["label"] is None else None
+
+
+async def answer(servable: Servable, tail: str, body: Any, raw: bytes) -> dict[str, Any]:
+    """The JSON payload answering a parsed ``:predict``/``:classify``/``:regress`` body.
+
+    Shared by the Starlette route and ``predict_route.PredictRoute`` (the same answer both ways).
+
+    Raises:
+        ServingError: a bad request (4xx).
+    """
     body = require_object(body, '{"instances": [...]} or {"inputs": ...}' if tail == ":predict"
                           else '{"examples": [{...}, ...]}')
     signature_name = body.get("signature_name")
@@ -81,15 +102,15 @@ async def _dispatch(request: Request, server: Any) -> Response:
 
 
 async def _predict(servable: Servable, body: dict[str, Any], signature_name: str | None,
-                   may_have_bools: bool) -> Response:
+                   may_have_bools: bool) -> dict[str, Any]:
     name, signature = servable.signature(signature_name)
     inputs, row_format = codec.decode_predict_inputs(body, signature, name, may_have_bools)
     outputs = await run_model(servable, name, inputs)
-    return json_response(codec.encode_predict_outputs(outputs, row_format))
+    return codec.encode_predict_outputs(outputs, row_format)
 
 
 async def _classify_or_regress(servable: Servable, body: dict[str, Any], signature_name: str | None, method: str,
-                               may_have_bools: bool) -> Response:
+                               may_have_bools: bool) -> dict[str, Any]:
     name, signature = servable.signature(signature_name)
     if signature.method != method:
         raise ServingError.bad_request(
@@ -105,8 +126,8 @@ async def _classify_or_regress(servable: Servable, body: dict[str, Any], signatu
         if values.size != rows:
             raise ServingError.bad_request("The regression output does not hold one value per example",
                                            fix="Use :predict for this signature", shape=list(values.shape))
-        return json_response({"results": codec.json_value(values.reshape(rows))})
-    return json_response({"results": _classifications(outputs, rows)})
+        return {"results": codec.json_value(values.reshape(rows))}
+    return {"results": _classifications(outputs, rows)}
 
 
 def _example_inputs(body: dict[str, Any], signature: SignatureDef, may_have_bools: bool) -> dict[str, np.ndarray]:
