@@ -1,8 +1,9 @@
 """Runs every benchmark script in this folder and saves its JSON under benchmarks/results/.
 
-Usage: ``python benchmarks/run_all.py`` (what ``make bench`` runs). Each script prints one JSON
-object on stdout; this runner stores it as ``results/<script>.json`` (written to a temporary
-name, then renamed) and prints them all.
+Usage: ``python benchmarks/run_all.py [NAME ...]`` (``make bench`` runs them all; names such as
+``core_mlp canned_dnn`` run only those). Each script prints one JSON object on stdout; this
+runner stores it as ``results/<script>.json`` (written to a temporary name, then renamed) and
+prints them all.
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 SCRIPTS = ["core_mlp.py", "canned_dnn.py", "export_latency.py", "train_and_evaluate.py", "csv_input.py", "serving.py",
-           "distributed.py", "keras_lstm.py"]
+           "distributed.py", "keras_lstm.py", "tuning.py"]
 
 
 def main() -> int:
     results_dir = HERE / "results"
     results_dir.mkdir(exist_ok=True)
-    for script in SCRIPTS:
+    chosen = [f"{name.removesuffix('.py')}.py" for name in sys.argv[1:]] or SCRIPTS
+    unknown = sorted(set(chosen) - set(SCRIPTS))
+    if unknown:
+        sys.stderr.write(f"Unknown benchmarks {unknown}. Expected names from {SCRIPTS}.\n")
+        return 2
+    for script in chosen:
         completed = subprocess.run([sys.executable, str(HERE / script)], capture_output=True, text=True, check=False)
         if completed.returncode != 0:
             sys.stderr.write(completed.stderr)

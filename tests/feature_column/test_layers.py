@@ -185,3 +185,17 @@ def test_scalar_float_columns_take_the_one_stack_path_with_the_same_result():
     with pytest.raises(Exception, match="Feature 'c' is not in the features dictionary"):
         layer({"a": tensors["a"], "b": tensors["b"]})
     assert DenseFeatures([fc.numeric_column("a", normalizer_fn=lambda x: x)])._stack_keys is None
+
+
+def test_the_one_stack_path_takes_the_estimators_features_dict(monkeypatch):
+    from torch_estimator.feature_column import layers
+    from torch_estimator.loops.batches import Features
+
+    layer = layers.DenseFeatures([fc.numeric_column("a"), fc.numeric_column("b")])
+    features = Features(a=torch.tensor([1.0, 2.0]), b=torch.tensor([3.0, 4.0]))  # what model_fn receives
+
+    def per_column_path(*args):
+        raise AssertionError("took the per-column path")
+
+    monkeypatch.setattr(layers, "ColumnBatch", per_column_path)
+    assert layer(features).tolist() == [[1.0, 3.0], [2.0, 4.0]]

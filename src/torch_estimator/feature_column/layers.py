@@ -71,7 +71,7 @@ class DenseFeatures(nn.Module):
     def forward(self, features: Mapping[str, Any],
                 cols_to_output_tensors: dict[Any, torch.Tensor] | None = None) -> torch.Tensor:
         """``[batch, sum of dense sizes]``; ``cols_to_output_tensors`` gets each column's part."""
-        if self._stack_keys is not None and cols_to_output_tensors is None and type(features) is dict:
+        if self._stack_keys is not None and cols_to_output_tensors is None and isinstance(features, dict):
             values = [features.get(key) for key in self._stack_keys]
             device = self._anchor.device
             if all(type(value) is torch.Tensor and value.dtype == torch.float32 and value.dim() == 1
