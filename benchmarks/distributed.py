@@ -7,6 +7,11 @@ The core MLP (benchmarks/core_mlp.py's model, Adam 1e-3) through ``est.Estimator
 run is a fresh ``torchrun`` (or a plain process at 1), so process start-up is not timed: each
 process times its own training loop after a barrier, and the slowest rank counts.
 
+FSDP rows (2 processes only): the core MLP with ``RunConfig(train_distribute='fsdp')`` against
+a hand-written loop over the same model wrapped by ``fully_shard`` (parameters re-gathered for
+the backward pass, as the Estimator does). On a model this small FSDP only adds communication
+(it is meant for models that do not fit one device); the rows measure that overhead.
+
 Floor and Estimator runs alternate over ``--repeats`` rounds; medians are reported.
 Scaling efficiency = throughput at 2 processes / (2 x throughput at 1). On this machine the two
 processes share 2 cores with everything else running, so read it as an upper bound of the
@@ -35,6 +40,7 @@ import torch_estimator as est
 from core_mlp import BATCH, FEATURES, make_data, make_net, model_fn
 
 WORKLOADS = ("floor", "core_mlp", "canned_dnn")
+FSDP_WORKLOADS = ("floor_fsdp", "core_mlp_fsdp")  # at 2 processes only
 
 
 def _shard(world: int, rank: int):
@@ -42,11 +48,16 @@ def _shard(world: int, rank: int):
     return x[rank::world].copy(), y[rank::world].copy()
 
 
-def floor_run(steps: int, world: int, rank: int) -> float:
+def floor_run(steps: int, world: int, rank: int, sharded: bool = False) -> float:
     x, y = (torch.from_numpy(a) for a in _shard(world, rank))
     torch.manual_seed(0)
     net = make_net()
-    if world > 1:
+    if world > 1 and sharded:
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.fsdp import fully_shard
+
+        fully_shard(net, mesh=init_device_mesh("cpu", (world,)), reshard_after_forward=True)
+    elif world > 1:
         net = nn.parallel.DistributedDataParallel(net)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     per_replica = BATCH // world
@@ -63,9 +74,10 @@ def floor_run(steps: int, world: int, rank: int) -> float:
 
 def estimator_run(workload: str, steps: int, world: int, rank: int) -> float:
     x, y = _shard(world, rank)
-    config = est.RunConfig(tf_random_seed=0, progress_bar=False)
+    config = est.RunConfig(tf_random_seed=0, progress_bar=False,
+                           train_distribute="fsdp" if workload.endswith("_fsdp") else None)
     model_dir = tempfile.mkdtemp(prefix="bench-dist-") if world == 1 else os.environ["BENCH_MODEL_DIR"]
-    if workload == "core_mlp":
+    if workload.startswith("core_mlp"):
         features = {"x": x}
         estimator = est.Estimator(model_fn, model_dir=model_dir, config=config)
     else:
@@ -96,9 +108,12 @@ def worker(workload: str, steps: int, out: str) -> None:
     est.logging.set_verbosity(est.logging.WARN)
     logging.getLogger("torch_estimator").handlers[:] = [logging.NullHandler()]
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
-    if workload == "floor" and world > 1:
+    if workload.startswith("floor") and world > 1:
         dist.init_process_group("gloo")
-    seconds = floor_run(steps, world, rank) if workload == "floor" else estimator_run(workload, steps, world, rank)
+    if workload.startswith("floor"):
+        seconds = floor_run(steps, world, rank, sharded=workload == "floor_fsdp")
+    else:
+        seconds = estimator_run(workload, steps, world, rank)
     with open(f"{out}-{rank}.json", "w") as f:
         json.dump({"seconds": seconds}, f)
 
@@ -121,7 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--worker", choices=WORKLOADS)
+    parser.add_argument("--worker", choices=WORKLOADS + FSDP_WORKLOADS)
     parser.add_argument("--out")
     args = parser.parse_args()
     if args.worker:
@@ -130,6 +145,7 @@ def main() -> None:
     result: dict = {"workload": "distributed", "steps": args.steps, "global_batch_size": BATCH,
                     "threads_per_process": 1, "cpu_count": os.cpu_count()}
     runs = [(workload, processes) for workload in WORKLOADS for processes in (1, 2)]
+    runs += [(workload, 2) for workload in FSDP_WORKLOADS]
     times: dict = {run: [] for run in runs}
     for _ in range(args.repeats):  # interleaved, so that a busy moment of the machine hits every run alike
         for workload, processes in runs:
@@ -144,6 +160,10 @@ def main() -> None:
         for processes in (1, 2):
             result[f"{workload}_{processes}p_over_floor_time_ratio"] = round(
                 result[f"floor_{processes}p_examples_per_sec"] / result[f"{workload}_{processes}p_examples_per_sec"], 3)
+    result["core_mlp_fsdp_2p_over_floor_fsdp_time_ratio"] = round(
+        result["floor_fsdp_2p_examples_per_sec"] / result["core_mlp_fsdp_2p_examples_per_sec"], 3)
+    result["core_mlp_fsdp_2p_over_core_mlp_2p_time_ratio"] = round(
+        result["core_mlp_2p_examples_per_sec"] / result["core_mlp_fsdp_2p_examples_per_sec"], 3)
     print(json.dumps(result, indent=2))
 
 

@@ -117,6 +117,7 @@ class Estimator:
         self._warm_start = warm_start_from
         self._state = self._new_state()
         self._sinks: dict[str, SummarySink] = {}
+        self._unsharded_view: Estimator | None = None  # FSDP's predict and export copy
         logger.info("Using config: %r (model_dir=%s, device=%s)", self._config, model_dir, self._device)
 
     # -- properties ---------------------------------------------------------------------------
@@ -217,6 +218,8 @@ class Estimator:
         """
         if isinstance(predict_keys, str):
             predict_keys = [predict_keys]
+        if self._replication is not None and self._replication.sharded:
+            return self._unsharded().predict(input_fn, predict_keys, hooks, checkpoint_path, yield_single_examples)
         path = checkpoint_path
 
         def ensure_weights() -> None:  # per batch: interleaved generators may want other weights
@@ -242,7 +245,8 @@ class Estimator:
         See :func:`torch_estimator.export.writer.export_saved_model` (``torch.export`` program,
         ONNX model, ``signature.json``, ``assets.extra/``; written atomically and verified).
         """
-        return export_saved_model(self, export_dir_base, serving_input_receiver_fn, assets_extra=assets_extra,
+        source = self._unsharded() if self._replication is not None and self._replication.sharded else self
+        return export_saved_model(source, export_dir_base, serving_input_receiver_fn, assets_extra=assets_extra,
                                   checkpoint_path=checkpoint_path, experimental_mode=experimental_mode)
 
     def latest_checkpoint(self) -> str | None:
@@ -282,6 +286,31 @@ class Estimator:
             state.scaler = torch.amp.GradScaler(self._device.type)
         return state
 
+    def _unsharded(self) -> Estimator:
+        """Under FSDP, this Estimator with a single-process copy of the model, for predict and export.
+
+        A sharded module's forward pass needs every rank, but prediction and export run on one
+        rank (or on each rank for different inputs). The copy is read from the latest checkpoint
+        (or ``checkpoint_path``) with full, unsharded parameters, by this process alone: no
+        collective. It is kept, and re-read only when another checkpoint is wanted.
+
+        Raises:
+            ValueError: ``model_dir`` has no checkpoint yet.
+        """
+        if self._checkpoints.latest() is None:
+            raise ValueError(message(
+                "Predict and export with train_distribute='fsdp' read the model from a checkpoint, and "
+                "model_dir has none", expected=f"a checkpoint in {self.model_dir}",
+                fix="Train with checkpoints enabled (save_checkpoints_steps or save_checkpoints_secs) first",
+                model_dir=self.model_dir))
+        view = self._unsharded_view
+        if view is None:
+            view = copy.copy(self)
+            view._replication = None
+            view._state = TrainState(compile_modules=self._config.compile)
+            self._unsharded_view = view
+        return view
+
     def _sync_state(self, checkpoint_path: str | None, *, for_training: bool, quiet: bool = False) -> str | None:
         """Makes the resident state match ``checkpoint_path`` (default: the latest checkpoint).
 
@@ -292,7 +321,8 @@ class Estimator:
         if checkpoint_path is None:
             in_memory = state.checkpoint_path is not None and self._checkpoints.latest() == state.checkpoint_path
             checkpoint_path = state.checkpoint_path if in_memory else self._checkpoints.latest_valid()
-            if for_training and self._replication is not None:  # every rank resumes from the same one
+            replication = self._replication
+            if replication is not None and (for_training or replication.sharded):  # every rank uses the same one
                 checkpoint_path = self._replication.broadcast(checkpoint_path, source=0)
         elif checkpoint_path != state.checkpoint_path:
             storage.verify(checkpoint_path)

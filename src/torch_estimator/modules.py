@@ -192,6 +192,15 @@ def watch_parameter_creation() -> Iterator[None]:
         handle.remove()
 
 
+def _gathered(registry: ModuleRegistry) -> set[int]:
+    """Under FSDP the graph holds FSDP's gathered copy of each sharded parameter, not the shard."""
+    ids = set()
+    for module in registry.modules():
+        group = module._get_fsdp_state()._fsdp_param_group if hasattr(module, "_get_fsdp_state") else None
+        ids.update(id(param.unsharded_param) for param in (group.fsdp_params if group else ()))
+    return ids
+
+
 def check_graph_parameters(loss: torch.Tensor, registry: ModuleRegistry) -> None:
     """Raises if ``loss`` depends on a trainable tensor that is not a registered parameter.
 
@@ -207,7 +216,7 @@ def check_graph_parameters(loss: torch.Tensor, registry: ModuleRegistry) -> None
             continue
         seen.add(id(node))
         variable = getattr(node, "variable", None)
-        if variable is not None and id(variable) not in owned:
+        if variable is not None and id(variable) not in owned and id(variable) not in _gathered(registry):
             raise RuntimeError(message(
                 "The loss depends on a trainable tensor that no est.get_module module owns; it "
                 "would be re-created on every model_fn call and its updates lost",

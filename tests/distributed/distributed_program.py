@@ -97,8 +97,11 @@ class KillAtStep(est.SessionRunHook):
 
 
 def report(out: str, estimator: est.Estimator, **values) -> None:
+    from torch.distributed.tensor import DTensor
+
     rank = int(os.environ.get("RANK", "0"))
-    weights = {k: v.detach().tolist() for k, v in estimator._state.registry.state_dict().items()}
+    weights = {k: (v.full_tensor() if isinstance(v, DTensor) else v).detach().tolist()  # FSDP: gathered
+               for k, v in estimator._state.registry.state_dict().items()}
     Path(out).mkdir(parents=True, exist_ok=True)
     Path(out, f"rank{rank}.json").write_text(json.dumps({"weights": weights, **values}))
 
@@ -134,7 +137,15 @@ def main() -> None:
 
         receiver = est.export.build_raw_serving_input_receiver_fn({"x": np.zeros((1, ROW_FEATURES), np.float32)})
         export = estimator.export_saved_model(os.path.join(args.model_dir, "export"), receiver)
-        report(args.out, estimator, metrics=metrics, odd=odd, export=export)
+        # An older checkpoint, then the latest again: both restore into the existing (sharded) modules.
+        at4 = estimator.evaluate(sliced_input_fn(args.rows, args.batch),
+                                 checkpoint_path=os.path.join(args.model_dir, "model.ckpt-4"), name="at4")
+        estimator.evaluate(sliced_input_fn(args.rows, args.batch), name="latest_again")
+        predictions = None
+        if rank == int(os.environ.get("WORLD_SIZE", "1")) - 1:  # one rank alone: predict needs no other
+            x, _ = rows(8)
+            predictions = [p.tolist() for p in estimator.predict(lambda: {"x": x}, yield_single_examples=False)]
+        report(args.out, estimator, metrics=metrics, odd=odd, export=export, predictions=predictions, at4=at4)
     elif args.scenario == "tae":  # a TF_CONFIG task: chief, worker, evaluator or ps
         import numpy as np
 

@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 
 import pytest
 import torch
 
-from distributed_launch import PROGRAM, run, summary, torchrun
-from distributed_program import write_csv
-
-ARGS = ["--rows", "64", "--batch", "8", "--max-steps", "8", "--save-steps", "4"]
-
-
-def _results(out) -> dict:
-    return {int(path.stem[4:]): json.loads(path.read_text()) for path in sorted(out.glob("rank*.json"))}
+from distributed_runs import phase_one_runs
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """The same program alone and as two torchrun processes (global batch 8 in both)."""
-    root = tmp_path_factory.mktemp("ddp")
-    outputs = {}
-    for name, launch in (("one", lambda args: run([sys.executable, PROGRAM, *args], timeout=90)),
-                         ("two", lambda args: torchrun(args, nproc=2, timeout=90))):
-        out = root / name
-        out.mkdir()
-        for count in (53, 1):
-            write_csv(str(out / f"eval{count}.csv"), count)
-        done = launch(["train", "--model-dir", str(root / f"model_{name}"), "--out", str(out), *ARGS])
-        assert done.returncode == 0, summary(done.stdout)
-        outputs[name] = (_results(out), root / f"model_{name}", done.stdout)
-    return outputs
+    phase_one = phase_one_runs(tmp_path_factory)
+    return {name: (phase_one[how]["reports"], phase_one[how]["model_dir"], phase_one[how]["log"])
+            for name, how in (("one", "one"), ("two", "ddp"))}
 
 
 def test_both_ranks_end_with_the_weights_of_one_process_with_the_same_global_batch(runs):

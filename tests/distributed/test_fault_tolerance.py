@@ -63,3 +63,12 @@ def test_the_chief_killed_while_writing_a_checkpoint_resumes_from_the_previous_o
     _check_run(out, model_dir)
     lines = (out / "seen0.txt").read_text().splitlines()
     assert min(int(line.split()[1]) for line in lines if line.startswith("1 ")) == 3  # model.ckpt-6 never existed
+
+
+@pytest.mark.slow
+def test_under_fsdp_the_chief_killed_after_every_rank_wrote_its_shards_resumes_from_the_previous_one(tmp_path):
+    out, model_dir = _train_with_a_kill(tmp_path, "--kill-step", "6", "--kill-rank", "0", "--kill-in-save",
+                                        "--distribute", "fsdp")
+    _check_run(out, model_dir)
+    lines = (out / "seen0.txt").read_text().splitlines()
+    assert min(int(line.split()[1]) for line in lines if line.startswith("1 ")) == 3  # model.ckpt-6 never existed

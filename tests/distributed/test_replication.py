@@ -18,6 +18,12 @@ from torch_estimator.state import TrainState
 CPU = torch.device("cpu")
 
 
+def test_fsdp_shards_and_ddp_is_the_default():
+    assert Replication(ClusterInfo(world_size=2, rank=0), CPU, strategy="fsdp").sharded
+    assert Replication(ClusterInfo(world_size=2, rank=0), CPU).strategy == "ddp"
+    assert not Replication(ClusterInfo(world_size=2, rank=0), CPU, strategy="ddp").sharded
+
+
 def test_without_torchrun_or_tf_config_the_processes_cannot_meet(monkeypatch):
     for name in ("MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_USE_AGENT_STORE"):
         monkeypatch.delenv(name, raising=False)
@@ -81,13 +87,3 @@ def test_each_rank_resumes_its_own_input_position_and_none_at_another_world_size
     assert "written by 2 processes, this run has 3" in caplog.text
     assert TrainState()._own_position(saved) is None  # one process: a sharded position does not apply
     assert TrainState()._own_position({"rows": 5}) == {"rows": 5}
-
-
-def test_fsdp_is_refused_with_a_clear_error():
-    with pytest.raises(ValueError) as info:
-        Replication(ClusterInfo(world_size=2, rank=0), CPU, strategy="fsdp")
-    assert str(info.value) == (
-        "train_distribute='fsdp' is not available yet: sharded modules would need every process in each "
-        "evaluation, prediction and export step. Expected train_distribute=None or 'ddp'. Received: "
-        "train_distribute='fsdp'. Use data parallelism (train_distribute=None), which keeps a full copy of the "
-        "model in each process.")

@@ -5,7 +5,9 @@ It decides names, keeps the ``checkpoint`` index, applies ``keep_checkpoint_max`
 older one, with a warning, when the newest is damaged). Only the chief writes (the check lives
 here, in the sink, not in the training loop). Under data parallelism every rank calls
 :meth:`CheckpointManager.save` at the same step: the chief writes, then all ranks wait until it
-is written, so every rank can restore it. A checkpoint that a reader holds a lease on
+is written, so every rank can restore it. Under FSDP (``replication.sharded``) every rank writes
+its own shards into the chief's temporary directory (DCP, collectively), and the chief alone
+writes the manifest, renames the directory and updates the index. A checkpoint that a reader holds a lease on
 (:mod:`~torch_estimator.checkpoint.lease`, the evaluator task) leaves the index as usual, but
 its files are deleted only at a later save, once the lease is released.
 """
@@ -102,18 +104,36 @@ class CheckpointManager:
         alone, a non-chief process writes nothing and gets None.
         """
         path = os.path.join(self.directory, f"{self.basename}-{step}")
-        if self.is_chief:
-            self._write(state_dict, path)
+        if self.replication is not None and self.replication.sharded:
+            self._write_shards(state_dict, path)
+        elif self.is_chief:
+            self._prepare()
+            storage.save_state(state_dict, path)
+            self._record(os.path.basename(path))
         if self.replication is None:
             return path if self.is_chief else None
         self.replication.barrier()  # every rank may restore it (or see it as latest) from now on
         return path
 
-    def _write(self, state_dict: dict[str, Any], path: str) -> None:
+    def _write_shards(self, state_dict: dict[str, Any], path: str) -> None:
+        """Every rank writes its shards into the chief's temporary directory; the chief commits."""
+        tmp = None
+        if self.is_chief:
+            self._prepare()  # before any rank writes: the stale temporaries removed are not this one
+            tmp = storage.temporary_path(path)
+            shutil.rmtree(tmp, ignore_errors=True)
+        tmp = self.replication.broadcast(tmp, source=0)
+        storage.write_files(state_dict, tmp, path, collective=True)  # complete on every rank at return
+        if self.is_chief:
+            storage.commit(tmp, path)
+            self._record(os.path.basename(path))
+
+    def _prepare(self) -> None:
         os.makedirs(self.directory, exist_ok=True)
         self._remove_stale_temporaries()
-        name = os.path.basename(path)
-        storage.save_state(state_dict, path)
+
+    def _record(self, name: str) -> None:
+        """Names the new checkpoint ``name`` in the index and applies retention."""
         index = read_index(self.directory)
         now = time.time()
         if name in index.all:

@@ -43,27 +43,51 @@ def _dcp() -> Any:
 
 @contextlib.contextmanager
 def _quiet_single_process() -> Iterator[bool]:
-    """DCP's reads and writes here are by one process (``no_dist``): under data parallelism the
-    values are the same on every rank, so the chief writes them alone and every rank reads them,
-    at any world size. DCP warns on every call without a process group; that use is intended."""
+    """DCP's reads (and most writes) here are by one process (``no_dist``): under data
+    parallelism the values are the same on every rank, so the chief writes them alone and every
+    rank reads them, at any world size; under FSDP each rank reads the parts of its own shards
+    alone too. DCP warns on every call without a process group; that use is intended."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="torch.distributed is disabled")
         yield True
 
 
 def save_state(state_dict: dict[str, Any], path: str) -> None:
-    """Writes ``state_dict`` to the checkpoint directory ``path`` atomically."""
+    """Writes ``state_dict`` to the checkpoint directory ``path`` atomically (one writer)."""
+    tmp = temporary_path(path)
+    write_files(state_dict, tmp, path, collective=False)
+    commit(tmp, path)
+
+
+def temporary_path(path: str) -> str:
+    """The name checkpoint ``path`` is written under until it is complete (this process's)."""
     parent, name = os.path.split(path)
-    tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    return os.path.join(parent, f".{name}.tmp-{os.getpid()}")
+
+
+def write_files(state_dict: dict[str, Any], tmp: str, path: str, *, collective: bool) -> None:
+    """DCP's files of ``state_dict`` in ``tmp``.
+
+    ``collective``: every rank calls it with its shards (sharded ``DTensor``s) and writes its own
+    file; rank 0 writes DCP's ``.metadata`` once every rank's files are written (DCP's own
+    gather), so the checkpoint is complete on every rank when this returns. Values that are not
+    sharded are written once.
+    """
     dcp = _dcp()
+    if not collective:
+        shutil.rmtree(tmp, ignore_errors=True)
     try:
         with _quiet_single_process() as no_dist:
-            dcp.save(state_dict, checkpoint_id=tmp, no_dist=no_dist)
+            dcp.save(state_dict, checkpoint_id=tmp, no_dist=no_dist and not collective)
     except (Exception, dcp.CheckpointException) as error:  # DCP's is a BaseException
         shutil.rmtree(tmp, ignore_errors=True)
         raise CheckpointError(message("Could not write checkpoint", fix="Check free disk space and "
                                       "permissions of model_dir", path=path, error=_describe(error))) from error
+
+
+def commit(tmp: str, path: str) -> None:
+    """Writes the manifest of the complete files in ``tmp`` and renames ``tmp`` to ``path``."""
+    parent, name = os.path.split(path)
     _write_manifest(tmp)
     old = None
     if os.path.exists(path):  # re-saving the same step (e.g. after a restart): swap, then delete
@@ -126,8 +150,12 @@ def load_into(state_dict: dict[str, Any], path: str) -> None:
             raise CheckpointError("; ".join(str(cause) for cause, _ in error.failures.values())) from error
 
 
-def load_objects(path: str, names: list[str]) -> dict[str, Any]:
-    """Loads small non-tensor or tensor values (``global_step``, ``rng.torch``...) by flat key."""
+def load_objects(path: str, names: list[str], templates: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+    """Loads small non-tensor or tensor values (``global_step``, ``rng.torch``...) by flat key.
+
+    ``templates``: for some keys, a tensor of the saved shape to load into instead of a new
+    full tensor (a sharded ``DTensor``: only this rank's shard is read).
+    """
     available = keys(path)
     request: dict[str, Any] = {}
     for name in names:
@@ -135,6 +163,10 @@ def load_objects(path: str, names: list[str]) -> dict[str, Any]:
         if meta is None:
             continue
         size = getattr(meta, "size", None)
+        template = (templates or {}).get(name)
+        if template is not None and size is not None and template.shape == size:
+            request[name] = torch.empty_like(template, dtype=meta.properties.dtype)
+            continue
         request[name] = torch.empty(size, dtype=meta.properties.dtype) if size is not None else 0
     if request:
         load_into(request, path)
@@ -185,13 +217,14 @@ def load_optimizer(path: str, name: str, registry: nn.Module, optimizer: torch.o
     restored) between the forward and backward passes of a step, as ``minimize`` does.
     """
     prefix = f"optimizer.{name}."
-    values = load_objects(path, [key for key in keys(path) if key.startswith(prefix)])
-    if not values:
-        return False
-    values = {key[len(prefix):]: value for key, value in values.items()}
     names: dict[int, str] = {}
     for fqn, p in registry.named_parameters(remove_duplicate=False):
         names.setdefault(id(p), fqn)  # a shared parameter's first name, as get_optimizer_state_dict saves it
+    available = [key for key in keys(path) if key.startswith(prefix)]
+    values = load_objects(path, available, _shard_templates(available, prefix + "state.", registry))
+    if not values:
+        return False
+    values = {key[len(prefix):]: value for key, value in values.items()}
     groups = [[names.get(id(p)) for p in group["params"]] for group in optimizer.param_groups]
     saved = [values.get(f"param_groups.{i}.params") for i in range(len(groups))]
     more_groups = f"param_groups.{len(groups)}.params" in values
@@ -213,6 +246,18 @@ def load_optimizer(path: str, name: str, registry: nn.Module, optimizer: torch.o
                 state[index] = entry
     optimizer.load_state_dict({"state": state, "param_groups": native_groups})
     return True
+
+
+def _shard_templates(keys_: list[str], prefix: str, registry: nn.Module) -> dict[str, torch.Tensor]:
+    """Optimizer state keys ``<prefix><param name>.<key>`` of sharded (FSDP) parameters -> the
+    parameter: state shaped like it (Adam's moments) is then read as this rank's shard only."""
+    from torch.distributed.tensor import DTensor
+
+    sharded = {fqn: p for fqn, p in registry.named_parameters() if isinstance(p, DTensor)}
+    if not sharded:
+        return {}
+    owners = {key: key[len(prefix):].rsplit(".", 1)[0] for key in keys_ if key.startswith(prefix)}
+    return {key: sharded[fqn] for key, fqn in owners.items() if fqn in sharded}
 
 
 def load_scaler(path: str, scaler: Any) -> None:

@@ -37,9 +37,8 @@ class RunConfig:
         log_step_count_steps: Log loss and steps/sec every this many steps (and write the
             ``global_step/sec`` summary). Must be positive.
         train_distribute: Distribution for training: ``None`` or ``'ddp'``, data-parallel
-            (gradients all-reduced) when the world size is above one. ``'fsdp'`` is accepted
-            here but refused by the Estimator in a multi-process run for now
-            (see ``docs/distributed.md``).
+            (gradients all-reduced) when the world size is above one; ``'fsdp'``, sharded
+            parameters and optimizer state (FSDP2; see ``docs/distributed.md``).
         eval_distribute: Distribution for evaluation, as ``train_distribute`` (evaluation in a
             multi-process run always splits the input by ``input_context`` and reduces exactly).
         device: ``'cpu'``, ``'cuda'``, ``'cuda:1'``... ``None`` picks the GPU of this process's

@@ -2,7 +2,9 @@
 
 One object per Estimator when the world size is above one (None otherwise, so a single process
 runs nothing distributed per step). It joins the process group (gloo on CPU, NCCL on GPU), makes
-each ``est.get_module`` module data-parallel in place (DDP's composable ``replicate``), and offers the few collectives the Estimator needs:
+each ``est.get_module`` module data-parallel in place (DDP's composable ``replicate``, or FSDP2's
+``fully_shard`` with ``train_distribute='fsdp'``), and offers the few collectives the Estimator
+needs:
 
 * :meth:`all_have` (every step): training stops on every rank as soon as one rank's input ends,
   instead of the others waiting forever in the next gradient all-reduce;
@@ -13,10 +15,11 @@ each ``est.get_module`` module data-parallel in place (DDP's composable ``replic
 The modules keep their class, attributes and parameter names (``replicate`` works in place), so
 the user's ``model_fn`` and the checkpoint keys do not change.
 
-FSDP (``train_distribute='fsdp'``) is refused for now: a sharded module needs every rank in each
-of its forward passes, but evaluation (shards of different lengths), prediction and export run
-on one rank or a different number of batches per rank, and checkpoints would need collective
-writes and reads.
+With FSDP (``train_distribute='fsdp'``) each rank keeps one shard of every parameter and of the
+optimizer state, and a module's forward pass is a collective (it gathers the parameters): every
+rank writes its shards of each checkpoint, evaluation keeps every rank stepping until the
+longest shard ends, and prediction and export run on an unsharded copy read from the latest
+checkpoint (see ``Estimator``).
 """
 
 from __future__ import annotations
@@ -50,29 +53,27 @@ class Replication:
     Args:
         cluster: This process's :class:`ClusterInfo` (rank, world size, TF_CONFIG cluster).
         device: The device this process trains on (selects the backend).
-        strategy: ``'ddp'`` (default; None means it too).
+        strategy: ``'ddp'`` (default; None means it too) or ``'fsdp'`` (sharded parameters and
+            optimizer state).
         timeout_s: How long a collective may wait for the other processes before failing.
-
-    Raises:
-        ValueError: ``strategy`` is ``'fsdp'`` (not available yet).
     """
 
     def __init__(self, cluster: ClusterInfo, device: torch.device, strategy: str | None = None,
                  timeout_s: float = 1800.0) -> None:
         self.rank = cluster.rank
         self.world_size = cluster.world_size
-        if strategy == "fsdp":
-            raise ValueError(message(
-                "train_distribute='fsdp' is not available yet: sharded modules would need every process in "
-                "each evaluation, prediction and export step", expected="train_distribute=None or 'ddp'",
-                fix="Use data parallelism (train_distribute=None), which keeps a full copy of the model in "
-                    "each process", train_distribute=strategy))
-        self.strategy = "ddp"
+        self.strategy = strategy or "ddp"
         self.device = device
         self.debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
         self._cluster = cluster
         self._timeout_s = timeout_s
         self._joined = False
+        self._mesh: Any = None
+
+    @property
+    def sharded(self) -> bool:
+        """True under FSDP: modules hold one shard per rank, and their forward is a collective."""
+        return self.strategy == "fsdp"
 
     def join(self) -> None:
         """Joins the process group (waiting for the other processes) unless already in it.
@@ -101,11 +102,23 @@ class Replication:
         self._joined = True
 
     def wrap(self, name: str, module: nn.Module) -> None:
-        """Makes ``module`` data-parallel in place: gradients are averaged over all ranks."""
+        """Makes ``module`` data-parallel in place: gradients are averaged over all ranks.
+
+        Under FSDP its parameters become sharded ``DTensor``s (one shard per rank), so optimizers,
+        which ``minimize`` creates after the module, hold and update only this rank's shards.
+        """
         if not any(p.requires_grad for p in module.parameters()):
             return  # nothing to synchronise (and DDP refuses modules without trainable parameters)
         if self.debug:
             self.check_same_shapes(name, module)
+        if self.sharded:
+            from torch.distributed.fsdp import fully_shard
+
+            # Explicitly True: FSDP otherwise keeps a root module's parameters gathered from the
+            # forward to the backward pass, and ``minimize`` creates its optimizer in between:
+            # it would see the gathered parameters instead of the shards.
+            fully_shard(module, mesh=self.mesh, reshard_after_forward=True)
+            return
         from torch.distributed._composable.replicate import replicate
 
         replicate(module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
@@ -120,6 +133,15 @@ class Replication:
                                      expected="the same model on every rank",
                                      fix="Build the module from values that are the same on every rank "
                                          "(not from each rank's share of the data)", shapes=per_rank))
+
+    @property
+    def mesh(self) -> Any:
+        """The 1-D device mesh of all ranks (FSDP's), made on first use."""
+        if self._mesh is None:
+            from torch.distributed.device_mesh import init_device_mesh
+
+            self._mesh = init_device_mesh(self._collective_device.type, (self.world_size,))
+        return self._mesh
 
     def all_have(self, have: bool) -> bool:
         """True when every rank has ``have`` (one tiny all-reduce)."""

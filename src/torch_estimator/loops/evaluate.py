@@ -12,11 +12,16 @@ Under data parallelism each rank evaluates its own share of the input (its ``inp
 shard) and the results cover every rank's batches exactly: losses and counts are summed over
 the ranks, metric accumulators are all-reduced by ``compute_value``. Nothing is padded, so no
 example is counted twice, whatever the eval set's size.
+
+Under FSDP (``replication.sharded``) a module's forward pass is a collective, so every rank
+steps until the longest shard ends: a rank whose input ended runs ``model_fn`` on a stand-in
+batch (its last one, or one lent by another rank when it had none) and discards the result.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -62,8 +67,13 @@ def evaluate_loop(
     accumulators: dict[str, Any] = {}
     loss_sum = weighted_sum = torch.zeros((), dtype=torch.float64, device=device)
     batches_seen = examples = 0
+    lockstep = _Lockstep(batches, replication, steps) if replication is not None and replication.sharded else None
     with torch.no_grad(), watch_parameter_creation():
-        for features, labels in batches:
+        for features, labels, real in lockstep or ((*batch, True) for batch in batches):
+            if not real:  # only this forward's collectives are needed: its results are discarded
+                with model_fn_scope(context), autocast():
+                    model_fn(features, labels, ModeKeys.EVAL)
+                continue
             if steps is not None and batches_seen >= steps:
                 break
             if batches_seen:
@@ -86,7 +96,9 @@ def evaluate_loop(
                 op.update(metric)
             runner.after_run(StepOutputs(spec.predictions, spec.loss, state.global_step, context.summaries))
             if runner.stop_requested:
-                break
+                if lockstep is None:
+                    break
+                lockstep.stop()  # the other ranks still need this one in their forward passes
     totals = [float(loss_sum), float(weighted_sum), batches_seen, examples]
     if replication is not None:
         totals, accumulators = _over_all_ranks(replication, totals, accumulators)
@@ -118,3 +130,42 @@ def _over_all_ranks(replication: Any, totals: list[float], accumulators: dict[st
             metric.reset()
     empty = replication.broadcast(empty, source)
     return totals, accumulators if counts[replication.rank] else empty
+
+
+class _Lockstep:
+    """Batches of one rank, as ``(features, labels, real)``, until every rank's input ended.
+
+    Each step asks the ranks (one tiny all-reduce) whether any still has a batch. A rank without
+    one gets ``real=False`` with a stand-in batch: its previous one, or, for a rank that had no
+    batch at all, the first batch of the first rank that had one (sent once).
+    """
+
+    def __init__(self, batches: Iterable[tuple[Any, Any]], replication: Any, steps: int | None) -> None:
+        self._source = iter(batches if steps is None else itertools.islice(batches, steps))
+        self._replication = replication
+        self._stopped = False
+
+    def stop(self) -> None:
+        """This rank takes no more real batches (a hook asked to stop); it keeps stepping."""
+        self._stopped = True
+
+    def __iter__(self) -> Iterator[tuple[Any, Any, bool]]:
+        replication = self._replication
+        batch = self._next()
+        have = replication.gather(batch is not None)
+        if not any(have):
+            return
+        stand_in = batch
+        if not all(have):
+            lender = have.index(True)
+            lent = replication.broadcast(batch if replication.rank == lender else None, lender)
+            stand_in = batch if batch is not None else lent
+        while True:
+            yield (*(batch if batch is not None else stand_in), batch is not None)
+            stand_in = batch if batch is not None else stand_in
+            batch = self._next()
+            if not replication.any(batch is not None):
+                return
+
+    def _next(self) -> tuple[Any, Any] | None:
+        return None if self._stopped else next(self._source, None)
