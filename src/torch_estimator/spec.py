@@ -71,16 +71,14 @@ class EstimatorSpec(_SpecFields):
         if mode not in ModeKeys.ALL:
             raise ValueError(message("EstimatorSpec got an unknown mode", expected=f"one of {ModeKeys.ALL}",
                                      fix="Pass the mode model_fn received", mode=mode))
-        # Built on every step: the common cases below are checked inline, without calls.
         if mode == ModeKeys.TRAIN:
-            if loss is None or train_op is None:
-                _require(loss, "loss", mode, "the training loss, e.g. loss=F.mse_loss(predictions, labels)")
-                _require(train_op, "train_op", mode, "train_op=est.train.minimize(loss, 'Adam')")
+            _require(loss, "loss", mode, "the training loss, e.g. loss=F.mse_loss(predictions, labels)")
+            _require(train_op, "train_op", mode, "train_op=est.train.minimize(loss, 'Adam')")
         elif mode == ModeKeys.EVAL:
             _require(loss, "loss", mode, "the evaluation loss, e.g. loss=F.mse_loss(predictions, labels)")
         else:
             _require(predictions, "predictions", mode, "predictions=net(features)")
-        if loss is not None and not (type(loss) is torch.Tensor and loss.dim() == 0):
+        if loss is not None:
             loss = _scalar_loss(loss)
         if train_op is not None and not callable(train_op):
             raise TypeError(message("EstimatorSpec.train_op must be callable",
@@ -93,16 +91,16 @@ class EstimatorSpec(_SpecFields):
             raise TypeError(message("EstimatorSpec.predictions must be a tensor or a dict of tensors",
                                     fix="Return predictions={'name': tensor} or a tensor",
                                     predictions=type(predictions).__name__))
-        eval_metric_ops = _metric_ops(eval_metric_ops) if eval_metric_ops else {}
+        eval_metric_ops = _metric_ops(eval_metric_ops)
         if export_outputs is not None and not isinstance(export_outputs, Mapping):
             raise TypeError(message("EstimatorSpec.export_outputs must be a dict",
                                     expected="{signature_name: est.export.PredictOutput(...)}",
                                     export_outputs=type(export_outputs).__name__))
         return super().__new__(cls, mode, predictions, loss, train_op, eval_metric_ops, export_outputs,
-                               _hooks(training_chief_hooks, "training_chief_hooks") if training_chief_hooks else (),
-                               _hooks(training_hooks, "training_hooks") if training_hooks else (),
-                               _hooks(evaluation_hooks, "evaluation_hooks") if evaluation_hooks else (),
-                               _hooks(prediction_hooks, "prediction_hooks") if prediction_hooks else ())
+                               _hooks(training_chief_hooks, "training_chief_hooks"),
+                               _hooks(training_hooks, "training_hooks"),
+                               _hooks(evaluation_hooks, "evaluation_hooks"),
+                               _hooks(prediction_hooks, "prediction_hooks"))
 
     def _replace(self, **changes: Any) -> EstimatorSpec:
         if "mode" in changes and changes["mode"] != self.mode:

@@ -42,14 +42,14 @@ def _dcp() -> Any:
 
 
 @contextlib.contextmanager
-def _quiet_single_process() -> Iterator[bool]:
+def _quiet_single_process() -> Iterator[None]:
     """DCP's reads (and most writes) here are by one process (``no_dist``): under data
     parallelism the values are the same on every rank, so the chief writes them alone and every
     rank reads them, at any world size; under FSDP each rank reads the parts of its own shards
     alone too. DCP warns on every call without a process group; that use is intended."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="torch.distributed is disabled")
-        yield True
+        yield
 
 
 def save_state(state_dict: dict[str, Any], path: str) -> None:
@@ -77,8 +77,8 @@ def write_files(state_dict: dict[str, Any], tmp: str, path: str, *, collective: 
     if not collective:
         shutil.rmtree(tmp, ignore_errors=True)
     try:
-        with _quiet_single_process() as no_dist:
-            dcp.save(state_dict, checkpoint_id=tmp, no_dist=no_dist and not collective)
+        with _quiet_single_process():
+            dcp.save(state_dict, checkpoint_id=tmp, no_dist=not collective)
     except (Exception, dcp.CheckpointException) as error:  # DCP's is a BaseException
         shutil.rmtree(tmp, ignore_errors=True)
         raise CheckpointError(message("Could not write checkpoint", fix="Check free disk space and "
@@ -143,9 +143,9 @@ def keys(path: str) -> dict[str, Any]:
 def load_into(state_dict: dict[str, Any], path: str) -> None:
     """Loads the keys present in ``state_dict`` from ``path``, in place."""
     dcp = _dcp()
-    with _quiet_single_process() as no_dist:
+    with _quiet_single_process():
         try:
-            dcp.load(state_dict, checkpoint_id=path, no_dist=no_dist)
+            dcp.load(state_dict, checkpoint_id=path, no_dist=True)
         except dcp.CheckpointException as error:  # a BaseException: `except Exception` would miss it
             raise CheckpointError("; ".join(str(cause) for cause, _ in error.failures.values())) from error
 
