@@ -42,7 +42,6 @@ class TrainState:
         input_position: The last saved or restored position of the training input; the next
             ``train`` continues there if its input has the same fingerprint. None once the
             input was read to its end (the next ``train`` starts it over, as TensorFlow did).
-        last_loss: The loss of the last training step (the progress hook logs it at the end).
         replication: The training processes when there are several (modules are made
             data-parallel as they are created; each rank's input position is saved), else None.
     """
@@ -59,7 +58,6 @@ class TrainState:
     input_source: Any = None
     input_position: dict[str, Any] | None = None
     replication: Any = None
-    last_loss: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         self.registry.on_create = self._module_created

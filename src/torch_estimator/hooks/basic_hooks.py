@@ -106,9 +106,6 @@ class StopAtStepHook(SessionRunHook):
         if run_values.results >= self._last_step:
             run_context.request_stop()
 
-    def wake_step(self, global_step: int) -> int | None:
-        return None if self._last_step is None else self._last_step - 1  # the run that reaches it
-
 
 class NanTensorHook(SessionRunHook):
     """Raises ``NanLossDuringTrainingError`` (or only stops) when the loss is NaN or infinite."""
@@ -164,10 +161,6 @@ class StepCounterHook(SessionRunHook):
             if self._log:
                 logger.info("global_step/sec: %g", rate)
 
-    def wake_step(self, global_step: int) -> int | None:
-        next_step = self._timer.next_trigger_step()  # after_run reads the step after the update
-        return None if next_step is None else next_step - 1
-
     def end(self, session: Any) -> None:
         if self._sink is not None:  # the writer queues events on a background thread
             self._sink.flush()
@@ -197,7 +190,6 @@ class SummarySaverHook(SessionRunHook):
         self._step = session.global_step
 
     def before_run(self, run_context: SessionRunContext) -> SessionRunArgs | None:
-        self._step = run_context.session.global_step
         if not self._timer.should_trigger_for_step(self._step):
             return None
         return _SUMMARY_FETCHES
@@ -205,16 +197,14 @@ class SummarySaverHook(SessionRunHook):
     def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
         values = run_values.results
         if values is None:
+            self._step += 1
             return
         self._timer.update_last_triggered_step(self._step)
-        step = values["step"]
+        self._step = step = values["step"]
         records = values["summaries"] or []
         if not any(tag == "loss" for _, tag, _ in records):
             self._sink.scalar("loss", values["loss"], step)
         self._sink.write(records, step)
-
-    def wake_step(self, global_step: int) -> int | None:
-        return self._timer.next_trigger_step()
 
     def end(self, session: Any) -> None:
         self._sink.flush()
@@ -262,10 +252,6 @@ class CheckpointSaverHook(SessionRunHook):
         if self._timer.should_trigger_for_step(step):
             self._timer.update_last_triggered_step(step)
             self._save(self._state, run_context)
-
-    def wake_step(self, global_step: int) -> int | None:
-        next_step = self._timer.next_trigger_step()  # after_run reads the step after the update
-        return None if next_step is None else next_step - 1
 
     def end(self, session: Any) -> None:
         step = session.global_step

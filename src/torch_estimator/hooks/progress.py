@@ -33,10 +33,9 @@ class ProgressHook(SessionRunHook):
         self._use_bar = use_bar
         self._bar: Any = None
         self._loss: float | None = None
-        self._loss_step = self._bar_step = 0
 
     def after_create_session(self, session: Any, coord: Any) -> None:
-        self._start_step = self._mark_step = self._bar_step = session.global_step
+        self._start_step = self._mark_step = session.global_step
         self._mark_time = time.monotonic()
         if self._use_bar:
             from tqdm.auto import tqdm
@@ -50,10 +49,8 @@ class ProgressHook(SessionRunHook):
 
     def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
         self._loss, step = run_values.results, run_context.session.global_step
-        self._loss_step = step
         if self._bar is not None:
-            self._bar.update(step - self._bar_step)  # the runner skips this hook between updates
-            self._bar_step = step
+            self._bar.update(1)
         if step % self._every == 0:
             now = time.monotonic()
             rate = (step - self._mark_step) / max(now - self._mark_time, 1e-9)
@@ -63,20 +60,9 @@ class ProgressHook(SessionRunHook):
             else:
                 logger.info("step = %d, loss = %.6g (%.1f steps/sec)", step, self._loss, rate)
 
-    def wake_step(self, global_step: int) -> int | None:
-        """The run before the next multiple of ``every_n_steps``; a bar also updates at least
-        every 10 steps, so it moves smoothly. (The final loss comes from the session.)"""
-        wake = global_step + self._every - 1 - global_step % self._every
-        return min(wake, global_step + 9 - global_step % 10) if self._bar is not None else wake
-
     def end(self, session: Any) -> None:
         if self._bar is not None:
-            self._bar.update(session.global_step - self._bar_step)
             self._bar.close()
             self._bar = None
-        # The runner may have skipped this hook on the last step: the session keeps its loss.
-        last_loss = getattr(session, "last_loss", None)
-        if self._loss_step != session.global_step and last_loss is not None:
-            self._loss = last_loss.item()
         if self._loss is not None:
             logger.info("Loss for final step: %.6g.", self._loss)

@@ -99,12 +99,6 @@ class SessionRunHook:
     def end(self, session: Any) -> None:
         """Called at the end of the run (also when the input is exhausted)."""
 
-    # Optional, for hooks that act on a schedule (not part of TensorFlow's interface):
-    #     def wake_step(self, global_step: int) -> int | None
-    # The first global step (as ``before_run`` sees it, before the step's update) whose run
-    # this hook must see; the runner may skip its before_run/after_run for the steps between.
-    # None: every step. The runner asks again after each call, so the answer may change.
-
 
 def resolve_fetches(fetches: Any, lookup: Callable[[str], Any]) -> Any:
     """Replaces every name in a fetch structure with ``lookup(name)``."""
@@ -197,13 +191,6 @@ class SecondOrStepTimer:
 
     def last_triggered_step(self) -> int | None:
         return self._last_step
-
-    def next_trigger_step(self) -> int | None:
-        """The first step :meth:`should_trigger_for_step` can be True for; None when that depends
-        on the clock (``every_secs``) or the timer never triggered."""
-        if self._every_steps is None or self._last_step is None:
-            return None
-        return self._last_step + self._every_steps
 
 
 class CheckpointSaverListener:

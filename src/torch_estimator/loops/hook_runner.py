@@ -70,12 +70,7 @@ def _resolve(fetches: Any, outputs: StepOutputs) -> Any:
 
 
 class HookRunner:
-    """Calls ``begin``/``after_create_session``/``before_run``/``after_run``/``end`` in order.
-
-    A hook with a ``wake_step(global_step)`` method (see ``SessionRunHook``) is only run on the
-    steps it asks for: the default hooks log, count and save every N steps, and calling them on
-    the steps in between was most of the per-step cost of the hooks. Other hooks run every step.
-    """
+    """Calls ``begin``/``after_create_session``/``before_run``/``after_run``/``end`` in order."""
 
     def __init__(self, hooks: Iterable[Any], session: Any) -> None:
         self.hooks = list(hooks)
@@ -84,8 +79,6 @@ class HookRunner:
         self._plan: list[tuple[Any, Callable[[StepOutputs], Any] | None]] = []
         self._began: set[int] = set()
         self._compiled_requests: dict[int, tuple[Any, Callable[[StepOutputs], Any], bool]] = {}
-        self._due: list[Any] = self.hooks
-        self._next_wake = 0  # the global step at which the due hooks must be worked out again
 
     def begin(self) -> None:
         for hook in self.hooks:
@@ -99,7 +92,6 @@ class HookRunner:
                 hook.begin()
                 self._began.add(id(hook))
                 self.hooks.append(hook)
-        self._next_wake = 0  # work out the due hooks again, new ones included
         for hook in self.hooks:
             after_create_session = getattr(hook, "after_create_session", None)  # optional in the Protocol
             if after_create_session is not None:
@@ -110,9 +102,7 @@ class HookRunner:
         context = self.context
         plan = []
         wants_summaries = False
-        if self.session.global_step >= self._next_wake:
-            self._schedule(self.session.global_step)
-        for hook in self._due:
+        for hook in self.hooks:
             request = hook.before_run(context)
             if request is None:
                 plan.append((hook, None))
@@ -122,27 +112,6 @@ class HookRunner:
             plan.append((hook, resolver))
         self._plan = plan
         return wants_summaries
-
-    def _schedule(self, step: int) -> None:
-        """The hooks due at ``step``, and the next step at which a skipped one wakes up.
-
-        A hook that ran may want another step next time, so the schedule is worked out again on
-        the next step whenever a scheduled hook is due now.
-        """
-        due, next_wake, woken = [], None, False
-        for hook in self.hooks:
-            wake_step = getattr(hook, "wake_step", None)
-            wake = None if wake_step is None else wake_step(step)
-            if wake is None or wake <= step:
-                due.append(hook)
-                woken = woken or wake is not None
-            elif next_wake is None or wake < next_wake:
-                next_wake = wake
-        self._due = due
-        if woken:
-            self._next_wake = step + 1
-        else:
-            self._next_wake = next_wake if next_wake is not None else 1 << 62
 
     def after_run(self, outputs: StepOutputs) -> None:
         context = self.context

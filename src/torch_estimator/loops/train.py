@@ -78,7 +78,6 @@ def train_loop(
             with model_fn_scope(context):
                 spec.train_op()
             state.global_step += 1
-            state.last_loss = spec.loss
             steps += 1
             runner.after_run(StepOutputs(spec.predictions, spec.loss, state.global_step, context.summaries))
             if runner.stop_requested:
