@@ -25,6 +25,7 @@ HEARTBEAT_SECONDS = 10
 MAX_RETRIES = 3  # retries of a trial whose tuner died, before it counts as failed
 _GRACE_SECONDS = 60
 _SCHEMA_ATTEMPTS = 5
+_SCHEMA_EXISTS = ("already exists", "Duplicate key name")  # MySQL's errors 1050 and 1061
 _URL_SCHEMES = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
 
 
@@ -91,10 +92,14 @@ def _database_storage(url: str) -> Any:
                 retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
                 return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS,
                                                   grace_period=_GRACE_SECONDS, heartbeat_stale_trial_callback=retry)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError,
+                sqlalchemy.exc.OperationalError) as error:
             # Two tuners starting on a fresh database both create the schema; one loses the race
-            # (e.g. PostgreSQL's duplicate enum type), and the tables exist once the other commits.
-            if attempt == _SCHEMA_ATTEMPTS:
+            # (PostgreSQL's duplicate enum type, MySQL's "Table 'studies' already exists"), and the
+            # tables exist once the other commits.
+            lost_race = not isinstance(error, sqlalchemy.exc.OperationalError) or any(
+                words in str(error.orig) for words in _SCHEMA_EXISTS)
+            if attempt == _SCHEMA_ATTEMPTS or not lost_race:
                 raise
             time.sleep(0.5 * attempt)
             attempt += 1

@@ -8,9 +8,11 @@ the trial is unpromising. The trial's value is its last evaluation's metric.
 
 Up to ``max_parallel_trials`` threads each drive one child process at a time. The study counts
 every trial started, over all runs and machines that share its storage, towards
-``max_trials``; a trial interrupted by the end of its tuner (Ctrl-C, a crash, a lost machine)
-is marked failed and retried with the same parameters and ``model_dir`` (so its trainer resumes
-from its last checkpoint) by the next tuner, and does not count twice.
+``max_trials`` (a tuner counts and starts a trial under the study's lock,
+:mod:`torch_estimator.tuning.lock`, so that tuners counting at once do not overshoot it); a
+trial interrupted by the end of its tuner (Ctrl-C, a crash, a lost machine) is marked failed
+and retried with the same parameters and ``model_dir`` (so its trainer resumes from its last
+checkpoint) by the next tuner, and does not count twice.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 from torch_estimator.errors import message
 from torch_estimator.summary.eval_log import read_eval_results
 from torch_estimator.tuning import report
+from torch_estimator.tuning.lock import StudyLock, study_lock
 from torch_estimator.tuning.result import TuningResult, sort_trials, trial_result
 from torch_estimator.tuning.space import HyperparameterSpec, ParameterSpec, parameter_from_mapping, suggest
 from torch_estimator.tuning.storage import HEARTBEAT_SECONDS, MAX_RETRIES, open_storage
@@ -60,6 +63,9 @@ def tune(trial_fn: Callable[[dict, str], Any], space: Sequence[ParameterSpec | M
         max_parallel_trials: Trials run at once.
         storage: None (a journal file in ``output_dir``), a journal path, a database URL
             (``postgresql://...``: one study shared by many machines) or an Optuna storage.
+            Tuners sharing a journal file or database never start more than ``max_trials``
+            between them; tuners sharing a storage object other than an ``RDBStorage`` are
+            kept from that only within one process (see :mod:`torch_estimator.tuning.lock`).
         study_name: Defaults to the output directory's name.
         pruner: An Optuna pruner; default ``MedianPruner()``.
         sampler: An Optuna sampler; default ``TPESampler()``.
@@ -91,10 +97,13 @@ def run_study(spec: HyperparameterSpec, launch: Launcher, output_dir: str, *, st
     storage, location = open_storage(storage, output_dir)
     if pruner is None:
         pruner = optuna.pruners.MedianPruner() if spec.early_stopping else optuna.pruners.NopPruner()
-    study = optuna.create_study(storage=storage, study_name=study_name or os.path.basename(output_dir),
-                                direction=spec.goal.lower(), sampler=sampler, pruner=pruner, load_if_exists=True)
-    _check_same_study(study, spec, location)
-    tuner = _Tuner(study, storage, spec, launch, output_dir, eval_name, poll_seconds)
+    study_name = study_name or os.path.basename(output_dir)
+    lock = study_lock(storage, location, study_name)
+    with lock:  # tuners starting together on a new study: the first stores the spec, the others check it
+        study = optuna.create_study(storage=storage, study_name=study_name, direction=spec.goal.lower(),
+                                    sampler=sampler, pruner=pruner, load_if_exists=True)
+        _check_same_study(study, spec, location)
+    tuner = _Tuner(study, storage, spec, launch, output_dir, eval_name, poll_seconds, lock)
     tuner.run()
     trials = sort_trials([trial_result(t) for t in study.get_trials(deepcopy=False) if not tuner.retried(t)],
                          spec.goal)
@@ -125,13 +134,13 @@ class _Tuner:
     """The trial loop of one tuner process: ``max_parallel_trials`` threads ask, run and tell."""
 
     def __init__(self, study: Any, storage: Any, spec: HyperparameterSpec, launch: Launcher, output_dir: str,
-                 eval_name: str | None, poll_seconds: float) -> None:
+                 eval_name: str | None, poll_seconds: float, lock: StudyLock) -> None:
         import optuna
 
         self._optuna, self._study, self._storage, self._spec = optuna, study, storage, spec
         self._launch, self._output_dir, self._poll_seconds = launch, output_dir, poll_seconds
         self._eval_dir = "eval" if not eval_name else f"eval_{eval_name}"
-        self._lock = threading.Lock()
+        self._lock = lock
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
         self._heartbeat = bool(getattr(storage, "heartbeat_interval", None))
@@ -165,25 +174,41 @@ class _Tuner:
     def _work(self, finished: threading.Event) -> None:
         try:
             while not self._stop.is_set():
-                with self._lock:  # count and start as one step, or threads overshoot max_trials
-                    trials = self._study.get_trials(deepcopy=False)
-                    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
-                    started = [t for t in trials if t.state.name != "WAITING" and t.number not in retried]
-                    if len(started) >= self._spec.max_trials:
-                        return
-                    with warnings.catch_warnings():
-                        # Optuna warns that heartbeats are meant for Study.optimize; _watch records them.
-                        warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-                        trial = self._study.ask()
-                    trial_id = str(trial.user_attrs.get("trial_id", trial.number + 1))  # a retry keeps its id
-                    trial.set_user_attr("trial_id", trial_id)
-                    trial.set_user_attr("owner", {"host": _HOST, "pid": os.getpid()})
-                self._run_trial(trial, trial_id)
+                started = self._start_trial()
+                if started is None:
+                    return
+                self._run_trial(*started)
         except BaseException as error:  # surfaced by run(); a dead thread would just stop the study
             self._errors.append(error)
             self._stop.set()
         finally:
             finished.set()
+
+    def _start_trial(self) -> tuple[Any, str] | None:
+        """Asks for the next trial and its id; None when the study has ``max_trials`` or the tuner stops."""
+        # Count and ask as one step under the study's lock, or tuners (threads, processes,
+        # machines) that count at the same moment overshoot max_trials.
+        if not self._lock.acquire(cancel=self._stop):
+            return None
+        try:
+            if self._count_started() >= self._spec.max_trials:
+                return None
+            with warnings.catch_warnings():
+                # Optuna warns that heartbeats are meant for Study.optimize; _watch records them.
+                warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+                trial = self._study.ask()
+        finally:
+            self._lock.release()
+        trial_id = str(trial.user_attrs.get("trial_id", trial.number + 1))  # a retry keeps its id
+        trial.set_user_attr("trial_id", trial_id)
+        trial.set_user_attr("owner", {"host": _HOST, "pid": os.getpid()})
+        return trial, trial_id
+
+    def _count_started(self) -> int:
+        """Trials started in the study, by any tuner; a retried trial counts once (as its retry)."""
+        trials = self._study.get_trials(deepcopy=False)
+        retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+        return sum(1 for t in trials if t.state.name != "WAITING" and t.number not in retried)
 
     def _run_trial(self, trial: Any, trial_id: str) -> None:
         params = suggest(trial, self._spec.params)
