@@ -94,3 +94,24 @@ def test_input_fn_returning_garbage(make_estimator):
         make_estimator().train(lambda: 3, steps=1)
     with pytest.raises(TypeError, match="yielded an element that is not a batch.*element='str'"):
         make_estimator().train(lambda: ["ab"], steps=1)
+
+
+def test_bound_model_fn_passes_what_it_declares_and_check_spec_names_the_problem():
+    from torch_estimator.model_fn import check_spec
+
+    seen = {}
+
+    def model_fn(features, labels, mode, params):
+        seen.update(features=features, labels=labels, mode=mode, params=params)
+        return est.EstimatorSpec(mode, predictions=features)
+
+    call = ModelFnCaller(model_fn, {"units": 3}, None).bound(est.ModeKeys.PREDICT)
+    spec = check_spec(call(features=torch.ones(1), labels=None), est.ModeKeys.PREDICT)
+    assert seen["mode"] == "infer" and seen["params"] == {"units": 3} and spec.mode == "infer"
+    with pytest.raises(ValueError, match=r"model_fn should return an EstimatorSpec.*Received: returned='dict'"):
+        check_spec({"loss": 1}, est.ModeKeys.TRAIN)
+    with pytest.raises(ValueError, match=r"another mode.*Received: returned_mode='infer'"):
+        check_spec(spec, est.ModeKeys.TRAIN)
+    no_labels = ModelFnCaller(lambda features, mode: est.EstimatorSpec(mode, predictions=features), None, None)
+    with pytest.raises(ValueError, match="model_fn does not take labels, but input_fn returns labels"):
+        no_labels.bound(est.ModeKeys.PREDICT)(features=torch.ones(1), labels=torch.ones(1))

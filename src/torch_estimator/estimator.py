@@ -27,7 +27,6 @@ from torch_estimator.errors import message
 from torch_estimator.export.writer import export_saved_model
 from torch_estimator.hooks import (
     CheckpointSaverHook,
-    NanTensorHook,
     ProgressHook,
     StepCounterHook,
     SummarySaverHook,
@@ -172,7 +171,8 @@ class Estimator:
             batches = _while_every_rank_has_one(batches, self._replication)
         try:
             ran = train_loop(self._state, batches, self._model_fn, hooks, device=self._device, last_step=last_step,
-                             autocast=self._autocast, chief_hooks=self._config.is_chief)
+                             autocast=None if self._config.precision == "32" else self._autocast,
+                             chief_hooks=self._config.is_chief, check_nan=True)
         finally:
             self._state.release_input()
             for listener in attached:
@@ -373,8 +373,8 @@ class Estimator:
     def _training_hooks(self, hooks: list[Any], listeners: list[Any], last_step: int | None) -> list[Any]:
         config = self._config
         use_bar = stdio_is_terminal() if config.progress_bar is None else config.progress_bar
+        # TF's defaults, less NanTensorHook("loss"): train_loop(check_nan=True) does its check.
         defaults: list[Any] = [
-            NanTensorHook("loss"),
             ProgressHook(config.log_step_count_steps, last_step=last_step,
                          use_bar=use_bar and logger.isEnabledFor(logging.INFO)),
             StepCounterHook(config.log_step_count_steps, summary_writer=self._sink(self.model_dir), log=False),

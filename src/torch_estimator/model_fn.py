@@ -8,6 +8,7 @@ and produce a ready-made keyword dict so the per-batch call costs one function c
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable
@@ -81,17 +82,42 @@ class ModelFnCaller:
                                               "(features, labels)",
                                      fix="Add a 'labels' argument to model_fn, or return only features "
                                          "from input_fn", model_fn_args=list(self.args)))
-        spec = self.model_fn(features=features, **kwargs)
-        if not isinstance(spec, EstimatorSpec):
-            raise ValueError(message("model_fn should return an EstimatorSpec",
-                                     expected="est.EstimatorSpec(mode, predictions=..., loss=..., train_op=...)",
-                                     fix="Return an EstimatorSpec from every branch of model_fn",
-                                     returned=type(spec).__name__))
-        if spec.mode != mode:
-            raise ValueError(message("model_fn returned an EstimatorSpec for another mode",
-                                     expected=f"mode={mode!r}", fix="Pass the mode argument through",
-                                     returned_mode=spec.mode))
-        return spec
+        return check_spec(self.model_fn(features=features, **kwargs), mode)
+
+    def bound(self, mode: str) -> Callable[..., Any]:
+        """``model_fn`` for one mode, called as ``bound(features=..., labels=...)``.
+
+        The argument matching is done once: the training loop calls ``model_fn`` every step.
+        The result is not checked; pass it to :func:`check_spec`.
+        """
+        static = dict(self._static)
+        if "mode" in self.args:
+            static["mode"] = mode
+        if not self.takes_labels:
+            return lambda features, labels: self(features, labels, mode)  # refuses labels
+        return functools.partial(self.model_fn, **static)
+
+
+def bind_mode(model_fn: Callable[..., EstimatorSpec], mode: str) -> Callable[..., Any]:
+    """``model_fn.bound(mode)`` for a :class:`ModelFnCaller`; for a plain function of
+    ``(features, labels, mode)`` (loops run those too), the same calling convention."""
+    if isinstance(model_fn, ModelFnCaller):
+        return model_fn.bound(mode)
+    return lambda features, labels: model_fn(features, labels, mode)
+
+
+def check_spec(spec: Any, mode: str) -> EstimatorSpec:
+    """Returns ``spec`` if it is an EstimatorSpec for ``mode``; raises a clear error otherwise."""
+    if not isinstance(spec, EstimatorSpec):
+        raise ValueError(message("model_fn should return an EstimatorSpec",
+                                 expected="est.EstimatorSpec(mode, predictions=..., loss=..., train_op=...)",
+                                 fix="Return an EstimatorSpec from every branch of model_fn",
+                                 returned=type(spec).__name__))
+    if spec.mode != mode:
+        raise ValueError(message("model_fn returned an EstimatorSpec for another mode",
+                                 expected=f"mode={mode!r}", fix="Pass the mode argument through",
+                                 returned_mode=spec.mode))
+    return spec
 
 
 def call_input_fn(input_fn: Callable, mode: str, params: dict | None, config: Any,

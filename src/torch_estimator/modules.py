@@ -130,8 +130,17 @@ def get_module(name: str, factory: Callable[[], M]) -> M:
         ...     net = est.get_module("net", lambda: nn.Linear(9, 1))
         ...     return net(features)
     """
-    context = current_context("est.get_module")
-    return context.registry.get_or_create(name, factory, context)
+    context = _CONTEXT.get()  # current_context(), inlined: model_fn calls this on every step
+    if context is None:
+        current_context("est.get_module")  # raises the error
+    module = context.registry._modules.get(name)
+    return module if module is not None else context.registry.get_or_create(name, factory, context)
+
+
+# What model_fn_scope does on entry and exit, for loops that set the scope inline: set_context
+# makes a ModelFnContext current and returns the token that reset_context takes.
+set_context = _CONTEXT.set
+reset_context = _CONTEXT.reset
 
 
 class model_fn_scope:  # noqa: N801 - used like a function: `with model_fn_scope(context):`
@@ -152,10 +161,10 @@ class model_fn_scope:  # noqa: N801 - used like a function: `with model_fn_scope
     def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
         _CONTEXT.reset(self.token)
         if exc_type is None and self.context.stray_parameters:
-            _raise_for_stray_parameters(self.context)
+            raise_for_stray_parameters(self.context)
 
 
-def _raise_for_stray_parameters(context: ModelFnContext) -> None:
+def raise_for_stray_parameters(context: ModelFnContext) -> None:
     # Parameters registered during the call are fine when they ended up inside a registered
     # module (Keras layers build their weights on the first call); anything else was made
     # outside get_module and would be re-created, untrained, on every call.

@@ -25,6 +25,9 @@ class _SpecFields(NamedTuple):
     prediction_hooks: tuple
 
 
+_NO_HOOKS = ((), (), (), ())
+
+
 class EstimatorSpec(_SpecFields):
     """Ops and objects returned from a ``model_fn`` and passed to an Estimator.
 
@@ -68,17 +71,19 @@ class EstimatorSpec(_SpecFields):
                 export_outputs: Mapping[str, Any] | None = None,
                 training_chief_hooks: Any = (), training_hooks: Any = (),
                 evaluation_hooks: Any = (), prediction_hooks: Any = ()) -> EstimatorSpec:
-        if mode not in ModeKeys.ALL:
-            raise ValueError(message("EstimatorSpec got an unknown mode", expected=f"one of {ModeKeys.ALL}",
-                                     fix="Pass the mode model_fn received", mode=mode))
+        # Written for the common case: model_fn returns a spec on every training step.
         if mode == ModeKeys.TRAIN:
-            _require(loss, "loss", mode, "the training loss, e.g. loss=F.mse_loss(predictions, labels)")
-            _require(train_op, "train_op", mode, "train_op=est.train.minimize(loss, 'Adam')")
+            if loss is None or train_op is None:
+                _require(loss, "loss", mode, "the training loss, e.g. loss=F.mse_loss(predictions, labels)")
+                _require(train_op, "train_op", mode, "train_op=est.train.minimize(loss, 'Adam')")
         elif mode == ModeKeys.EVAL:
             _require(loss, "loss", mode, "the evaluation loss, e.g. loss=F.mse_loss(predictions, labels)")
-        else:
+        elif mode == ModeKeys.PREDICT:
             _require(predictions, "predictions", mode, "predictions=net(features)")
-        if loss is not None:
+        else:
+            raise ValueError(message("EstimatorSpec got an unknown mode", expected=f"one of {ModeKeys.ALL}",
+                                     fix="Pass the mode model_fn received", mode=mode))
+        if loss is not None and (type(loss) is not torch.Tensor or loss.ndim):
             loss = _scalar_loss(loss)
         if train_op is not None and not callable(train_op):
             raise TypeError(message("EstimatorSpec.train_op must be callable",
@@ -87,20 +92,22 @@ class EstimatorSpec(_SpecFields):
                                     train_op=type(train_op).__name__))
         if predictions is None:
             predictions = {}
-        elif not isinstance(predictions, (torch.Tensor, np.ndarray, Mapping)):
+        elif not isinstance(predictions, (torch.Tensor, dict, np.ndarray, Mapping)):
             raise TypeError(message("EstimatorSpec.predictions must be a tensor or a dict of tensors",
                                     fix="Return predictions={'name': tensor} or a tensor",
                                     predictions=type(predictions).__name__))
-        eval_metric_ops = _metric_ops(eval_metric_ops)
+        eval_metric_ops = _metric_ops(eval_metric_ops) if eval_metric_ops else {}
         if export_outputs is not None and not isinstance(export_outputs, Mapping):
             raise TypeError(message("EstimatorSpec.export_outputs must be a dict",
                                     expected="{signature_name: est.export.PredictOutput(...)}",
                                     export_outputs=type(export_outputs).__name__))
-        return super().__new__(cls, mode, predictions, loss, train_op, eval_metric_ops, export_outputs,
-                               _hooks(training_chief_hooks, "training_chief_hooks"),
-                               _hooks(training_hooks, "training_hooks"),
-                               _hooks(evaluation_hooks, "evaluation_hooks"),
-                               _hooks(prediction_hooks, "prediction_hooks"))
+        if training_chief_hooks or training_hooks or evaluation_hooks or prediction_hooks:
+            hooks = (_hooks(training_chief_hooks, "training_chief_hooks"), _hooks(training_hooks, "training_hooks"),
+                     _hooks(evaluation_hooks, "evaluation_hooks"), _hooks(prediction_hooks, "prediction_hooks"))
+        else:
+            hooks = _NO_HOOKS
+        # tuple.__new__ directly: NamedTuple's generated __new__ would add a Python call.
+        return tuple.__new__(cls, (mode, predictions, loss, train_op, eval_metric_ops, export_outputs, *hooks))
 
     def _replace(self, **changes: Any) -> EstimatorSpec:
         if "mode" in changes and changes["mode"] != self.mode:

@@ -44,6 +44,7 @@ class TrainState:
             input was read to its end (the next ``train`` starts it over, as TensorFlow did).
         replication: The training processes when there are several (modules are made
             data-parallel as they are created; each rank's input position is saved), else None.
+        last_loss: The loss tensor of the latest training step (end-of-run reports read it).
     """
 
     registry: ModuleRegistry = dataclasses.field(default_factory=ModuleRegistry)
@@ -58,6 +59,7 @@ class TrainState:
     input_source: Any = None
     input_position: dict[str, Any] | None = None
     replication: Any = None
+    last_loss: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         self.registry.on_create = self._module_created

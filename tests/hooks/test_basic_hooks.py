@@ -127,11 +127,12 @@ def test_stop_at_step_needs_exactly_one_argument(kwargs):
 
 
 # -- NanTensorHook ----------------------------------------------------------------------------
-@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
-def test_nan_loss_fails_training_naming_the_step(make_estimator, train_input, bad):
-    estimator = make_estimator(model_fn=nan_model_fn, params={"from_step": 3, "bad": bad})
+@pytest.mark.parametrize("bad, from_step", [(float("nan"), 3), (float("inf"), 3), (float("nan"), 1)])
+def test_nan_loss_fails_training_naming_the_step(make_estimator, train_input, bad, from_step):
+    """The first step and the later ones (the loop's two paths) both check the loss."""
+    estimator = make_estimator(model_fn=nan_model_fn, params={"from_step": from_step, "bad": bad})
     with pytest.raises(est.NanLossDuringTrainingError,
-                       match=rf"Model diverged with loss = {bad} at step 3\. Expected a finite loss\. "
+                       match=rf"Model diverged with loss = {bad} at step {from_step}\. Expected a finite loss\. "
                              r".*Lower the learning rate, clip gradients"):
         estimator.train(train_input, steps=10)
 

@@ -36,6 +36,17 @@ def test_log_lines_every_log_step_count_steps_and_final_loss(make_estimator, tra
     assert f"Loss for final step: {final.final_ops_values['loss']:.6g}." in caplog.messages
 
 
+def test_final_loss_is_the_last_steps_even_when_no_hook_fetches_it_every_step(make_estimator, train_input,
+                                                                               caplog):
+    """The progress hook only runs on its logging steps; the last loss comes from the loop."""
+    caplog.set_level("INFO", logger="torch_estimator")
+    estimator = make_estimator(log_step_count_steps=4)
+    estimator.train(train_input, steps=7)
+    assert [int(line.group(1)) for line in progress_lines(caplog)] == [4]
+    last_loss = float(estimator._state.last_loss)
+    assert f"Loss for final step: {last_loss:.6g}." in caplog.messages
+
+
 def test_log_lines_continue_from_the_restored_step(make_estimator, train_input, caplog):
     caplog.set_level("INFO", logger="torch_estimator")
     estimator = make_estimator(log_step_count_steps=3)

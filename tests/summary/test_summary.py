@@ -138,6 +138,20 @@ def test_summary_sink_write_dispatches_records(tmp_path):
     assert written.Tensors("t/text_summary")[0].tensor_proto.string_val == [b"hi"]
 
 
+def test_event_file_is_written_by_the_caller_and_readable_after_flush(tmp_path):
+    """No background writer: after flush() the events are on disk, in TensorBoard's file naming."""
+    sink = est.summary.SummarySink(str(tmp_path / "sync"))
+    for step in range(1, 4):
+        sink.scalar("loss", step / 2, step)
+    sink.flush()
+    files = os.listdir(tmp_path / "sync")
+    assert len(files) == 1 and files[0].startswith("events.out.tfevents.")
+    assert scalars(events(tmp_path / "sync"), "loss") == [(1, 0.5), (2, 1.0), (3, 1.5)]
+    sink.scalar("loss", 9.0, 4)
+    sink.close()
+    assert scalars(events(tmp_path / "sync"), "loss")[-1] == (4, 9.0)
+
+
 def test_every_evaluation_is_logged_for_restart_safe_readers(make_estimator, train_input, eval_input):
     from torch_estimator.summary.eval_log import EVAL_LOG, read_eval_metrics, read_eval_results
 

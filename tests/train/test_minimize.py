@@ -125,3 +125,23 @@ def test_float16_mixed_precision_uses_a_grad_scaler_that_is_checkpointed(make_es
     resumed = make_estimator(precision="16-mixed")
     resumed.train(train_input, steps=1)
     assert resumed.get_variable_value("global_step") == 51
+
+
+def test_clear_grads_sets_every_gradient_to_none_or_calls_an_overridden_zero_grad():
+    from torch_estimator.train.minimize import clear_grads
+
+    net = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.Adam(net.parameters())
+    net(torch.ones(1, 3)).sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
+    clear_grads(optimizer)
+    assert all(p.grad is None for p in net.parameters())
+
+    class KeepsGrads(torch.optim.SGD):  # an optimizer with its own zero_grad gets it called
+        def zero_grad(self, set_to_none=True):
+            self.calls = getattr(self, "calls", []) + [set_to_none]
+
+    custom = KeepsGrads(net.parameters(), lr=0.1)
+    net(torch.ones(1, 3)).sum().backward()
+    clear_grads(custom)
+    assert custom.calls == [True] and all(p.grad is not None for p in net.parameters())

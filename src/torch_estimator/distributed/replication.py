@@ -27,6 +27,7 @@ from __future__ import annotations
 import atexit
 import datetime
 import logging
+import math
 import os
 import sys
 from typing import Any
@@ -247,5 +248,11 @@ def agreed_timer(replication: Replication, every_secs: float | None, every_steps
             if every_secs is None or self.last_triggered_step() in (None, step):
                 return due
             return step % AGREE_EVERY_STEPS == 0 and replication.any(due)
+
+        def next_trigger(self, step: int) -> tuple[float, float]:
+            if every_secs is None or self.last_triggered_step() is None:
+                return super().next_trigger(step)
+            # Every rank must take part in each agreement: wake at the next agreeing step.
+            return -(-step // AGREE_EVERY_STEPS) * AGREE_EVERY_STEPS, math.inf
 
     return AgreedTimer(every_secs, every_steps)

@@ -121,15 +121,18 @@ class NanTensorHook(SessionRunHook):
         loss = run_values.results
         if math.isfinite(loss):
             return
-        step = run_context.session.global_step
-        text = message(f"Model diverged with loss = {loss} at step {step}",
-                       expected="a finite loss",
-                       fix="Lower the learning rate, clip gradients (minimize(clip_norm=...)), or check the "
-                           "input for NaN/inf", loss=loss, global_step=step)
+        text = diverged_message(loss, run_context.session.global_step)
         if self._fail:
             raise NanLossDuringTrainingError(text)
         logger.error(text)
         run_context.request_stop()
+
+
+def diverged_message(loss: float, step: int) -> str:
+    """The error for a NaN or infinite training loss (``NanLossDuringTrainingError``'s text)."""
+    return message(f"Model diverged with loss = {loss} at step {step}", expected="a finite loss",
+                   fix="Lower the learning rate, clip gradients (minimize(clip_norm=...)), or check the "
+                       "input for NaN/inf", loss=loss, global_step=step)
 
 
 class StepCounterHook(SessionRunHook):
@@ -147,6 +150,10 @@ class StepCounterHook(SessionRunHook):
 
     def begin(self) -> None:
         self._timer.reset()
+
+    def _wake_at(self, global_step: int) -> tuple[float, float]:
+        step, seconds = self._timer.next_trigger(global_step + 1)
+        return step - 1, seconds  # after_run sees the step count after the step
 
     def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
         # The step is read from the session rather than fetched: no per-step fetch to resolve.
@@ -181,26 +188,24 @@ class SummarySaverHook(SessionRunHook):
                                      fix="Pass output_dir=model_dir", output_dir=None))
         self._timer = SecondOrStepTimer(save_secs, save_steps)
         self._sink = summary_writer or SummarySink(output_dir)
-        self._step = 0
 
     def begin(self) -> None:
         self._timer.reset()
 
-    def after_create_session(self, session: Any, coord: Any) -> None:
-        self._step = session.global_step
+    def _wake_at(self, global_step: int) -> tuple[float, float]:
+        return self._timer.next_trigger(global_step)
 
     def before_run(self, run_context: SessionRunContext) -> SessionRunArgs | None:
-        if not self._timer.should_trigger_for_step(self._step):
+        if not self._timer.should_trigger_for_step(run_context.session.global_step):
             return None
         return _SUMMARY_FETCHES
 
     def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
         values = run_values.results
         if values is None:
-            self._step += 1
             return
-        self._timer.update_last_triggered_step(self._step)
-        self._step = step = values["step"]
+        step = values["step"]
+        self._timer.update_last_triggered_step(step - 1)  # triggered by the step that started there
         records = values["summaries"] or []
         if not any(tag == "loss" for _, tag, _ in records):
             self._sink.scalar("loss", values["loss"], step)
@@ -246,6 +251,10 @@ class CheckpointSaverHook(SessionRunHook):
         if latest is None or checkpoint_step(latest) != session.global_step:
             self._save(session, run_context=None)  # the starting point is recoverable (TF's behaviour)
         self._timer.update_last_triggered_step(session.global_step)
+
+    def _wake_at(self, global_step: int) -> tuple[float, float]:
+        step, seconds = self._timer.next_trigger(global_step + 1)
+        return step - 1, seconds  # after_run sees the step count after the step
 
     def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
         step = run_context.session.global_step  # read, not fetched: nothing to resolve per step

@@ -9,6 +9,7 @@ readable. ``est.logging.set_verbosity(est.logging.WARN)`` silences the lines,
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
@@ -44,6 +45,11 @@ class ProgressHook(SessionRunHook):
             self._bar = tqdm(total=total, initial=session.global_step, unit="step", dynamic_ncols=True,
                              mininterval=0.2, desc="train")
 
+    def _wake_at(self, global_step: int) -> tuple[float, float]:
+        if self._bar is not None:
+            return global_step, math.inf  # the bar moves every step
+        return (global_step // self._every + 1) * self._every - 1, math.inf  # after_run logs at multiples
+
     def before_run(self, run_context: SessionRunContext) -> SessionRunArgs:
         return _LOSS
 
@@ -64,5 +70,7 @@ class ProgressHook(SessionRunHook):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        if self._loss is not None:
-            logger.info("Loss for final step: %.6g.", self._loss)
+        last_loss = getattr(session, "last_loss", None)  # the loop's last step (this hook may have slept)
+        loss = float(last_loss) if last_loss is not None else self._loss
+        if loss is not None:
+            logger.info("Loss for final step: %.6g.", loss)

@@ -25,6 +25,7 @@ Differences from TensorFlow, because there is no graph:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol, runtime_checkable
@@ -182,6 +183,18 @@ class SecondOrStepTimer:
         if self._every_secs is not None:
             return time.monotonic() >= self._last_time + self._every_secs
         return step >= self._last_step + self._every_steps
+
+    def next_trigger(self, step: int) -> tuple[float, float]:
+        """``(first_step, time)``: ``should_trigger_for_step(s)`` is False for every ``s`` from
+        ``step`` below ``first_step`` while ``time.monotonic()`` is below ``time``.
+
+        Subclasses that change ``should_trigger_for_step`` must keep this a safe bound.
+        """
+        if self._last_step is None:
+            return -math.inf, -math.inf
+        if self._every_secs is not None:
+            return math.inf, self._last_time + self._every_secs
+        return max(step, self._last_step + self._every_steps), math.inf
 
     def update_last_triggered_step(self, step: int) -> tuple[float | None, int | None]:
         now = time.monotonic()

@@ -72,6 +72,32 @@ class ArrayBatches:
                 f"num_epochs={self._num_epochs}, shuffle={self._shuffle})")
 
     def __iter__(self) -> Iterator[Any]:
+        for rows in self._selections():
+            features = _take(self._features, rows)
+            yield features if self._labels is None else (features, _take(self._labels, rows))
+
+    def batches_as(self, features_type: Callable[[dict], Any]) -> Iterator[tuple[Any, Any]]:
+        """``(features, labels)`` pairs, dict features passed through ``features_type``.
+
+        What the Estimator's loops read (with their ``Features`` dict): the same batches as
+        ``iter(self)``, always as pairs (labels None when there are none), in as few Python
+        operations per batch as possible, since the training loop reads one batch per step.
+        """
+        features, labels = self._features, self._labels
+        columns = tuple(features.items()) if isinstance(features, dict) else None
+        for rows in self._selections():
+            if type(rows) is slice:
+                batch = features[rows] if columns is None else features_type({k: c[rows] for k, c in columns})
+                yield batch, (None if labels is None else _take(labels, rows) if type(labels) is dict
+                              else labels[rows])
+            else:
+                batch = _take(features, rows)
+                yield (batch if columns is None else features_type(batch),
+                       None if labels is None else _take(labels, rows))
+
+    def _selections(self) -> Iterator[slice | torch.Tensor]:
+        """Each batch's rows: a slice when they are one in-order run (columns are then viewed,
+        not copied), else an index tensor."""
         pending: list[tuple[torch.Tensor | None, int, int]] = []  # (epoch order, start, stop)
         filled = 0
         for order in self._epoch_orders():
@@ -82,21 +108,16 @@ class ArrayBatches:
                 filled += stop - start
                 start = stop
                 if filled == self._batch_size:
-                    yield self._batch(pending)
+                    yield slice(pending[0][1], stop) if order is None and len(pending) == 1 else _rows(pending)
                     pending, filled = [], 0
         if pending:
-            yield self._batch(pending)
+            yield _rows(pending)
 
     def _epoch_orders(self) -> Iterator[torch.Tensor | None]:
         """Yields each epoch's row order (None: in order), drawn lazily so seeding applies."""
         epochs: Iterable[int] = itertools.count() if self._num_epochs is None else range(self._num_epochs)
         for _ in epochs:
             yield torch.randperm(self._num_rows) if self._shuffle else None
-
-    def _batch(self, pending: list[tuple[torch.Tensor | None, int, int]]) -> Any:
-        rows = _rows(pending)
-        features = _take(self._features, rows)
-        return features if self._labels is None else (features, _take(self._labels, rows))
 
 
 def _rows(pending: list[tuple[torch.Tensor | None, int, int]]) -> slice | torch.Tensor:

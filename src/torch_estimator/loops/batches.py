@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from torch_estimator.errors import ReadableKeyError, message
+from torch_estimator.inputs.numpy_io import ArrayBatches
 from torch_estimator.inputs.structure import to_tensors
 
 _LEAF = (torch.Tensor, np.ndarray, Mapping)
@@ -52,6 +53,8 @@ def iterate_batches(result: Any, *, repeat_single: bool, device: torch.device | 
     """
     if device is not None and device.type == "cpu":
         device = None  # CPU tensors need no move; skipping .to() saves microseconds per batch
+    if type(result) is ArrayBatches and device is None:
+        return result.batches_as(Features)  # already tensors: no conversion pass per batch
     if isinstance(result, (tuple, *_LEAF)):
         single = split_batch(result, "input_fn")
         source: Iterable[Any] = itertools.repeat(single) if repeat_single else (single,)
