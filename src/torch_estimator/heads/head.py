@@ -100,7 +100,8 @@ def estimator_spec(head: Head, features: Any, mode: str, logits: Any, labels: An
         return EstimatorSpec(mode, predictions=predictions, loss=loss,
                              eval_metric_ops=head.eval_metric_ops(features, logits, labels, regularization_losses))
     return EstimatorSpec(mode, predictions=predictions, loss=loss,
-                         train_op=make_train_op(loss, optimizer, train_op_fn, trainable_variables, update_ops))
+                         train_op=make_train_op(loss, optimizer, train_op_fn, trainable_variables, update_ops,
+                                                checked=True))
 
 
 def check_train_op_args(optimizer: Any, train_op_fn: Any, update_ops: Any) -> None:
@@ -130,18 +131,20 @@ def check_train_op_args(optimizer: Any, train_op_fn: Any, update_ops: Any) -> No
 
 
 def make_train_op(loss: torch.Tensor, optimizer: Any, train_op_fn: Any, trainable_variables: Any,
-                  update_ops: Sequence[Callable[[], Any]] | None) -> Callable[[], None]:
+                  update_ops: Sequence[Callable[[], Any]] | None, *, checked: bool = False) -> Callable[[], None]:
     """``est.train.minimize(loss, optimizer)``, or ``train_op_fn(loss)``; then the ``update_ops``.
 
     ``trainable_variables`` becomes minimize's ``var_list`` (default: every trainable parameter
-    of the Estimator, where TF 2 required the list).
+    of the Estimator, where TF 2 required the list). ``checked``: the caller already ran
+    :func:`check_train_op_args` on these arguments (heads do, before computing the loss).
 
     Example:
         >>> loss = torch.tensor(1.0, requires_grad=True)
         >>> type(make_train_op(loss, "Adagrad", None, None, None)).__name__
         'TrainOp'
     """
-    check_train_op_args(optimizer, train_op_fn, update_ops)
+    if not checked:
+        check_train_op_args(optimizer, train_op_fn, update_ops)
     if optimizer is not None:
         train_op = minimize(loss, optimizer, var_list=trainable_variables)
     else:

@@ -216,7 +216,8 @@ class MultiHead:
             ops = self._metric_ops(losses, [spec.eval_metric_ops for spec in specs], regularization_losses)
             return EstimatorSpec(mode, predictions=predictions, loss=loss, eval_metric_ops=ops)
         return EstimatorSpec(mode, predictions=predictions, loss=loss,
-                             train_op=make_train_op(loss, optimizer, train_op_fn, trainable_variables, update_ops))
+                             train_op=make_train_op(loss, optimizer, train_op_fn, trainable_variables, update_ops,
+                                                    checked=True))
 
     def _merge_export_outputs(self, specs: list[EstimatorSpec]) -> dict[str, ExportOutput]:
         outputs = {DEFAULT_SERVING_KEY: _default_output(specs[0].export_outputs, self._heads[0].name)}

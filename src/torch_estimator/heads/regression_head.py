@@ -100,6 +100,9 @@ class RegressionHead:
         self._loss_fn = loss_fn
         self._inverse_link_fn = inverse_link_fn
         self._name = name
+        # Its tensor-valued prediction keys (all of them): made once, passed by identity.
+        self._prediction_keys = (PredictionKeys.PREDICTIONS, PredictionKeys.LOGITS) if inverse_link_fn else (
+            PredictionKeys.PREDICTIONS,)
         self._plain_mse = loss_fn is None and weight_column is None and loss_reduction in (
             Reduction.SUM_OVER_BATCH_SIZE, Reduction.AUTO)
 
@@ -135,18 +138,19 @@ class RegressionHead:
              regularization_losses: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
         """The regularized training loss: the reduced weighted loss (+ regularization)."""
         del mode  # the loss is the same in every mode
-        if (self._plain_mse and not regularization_losses and _same_float_tensors(labels, logits)
-                and logits.shape[1] == self._label_dimension):
+        if (self._plain_mse and not regularization_losses and _float_matrix(logits, self._label_dimension)
+                and type(labels) is torch.Tensor and labels.dtype == torch.float32 and labels.shape == logits.shape):
             return F.mse_loss(logits, labels)  # the per-step common case: sum / batch size in one op
         _, _, unweighted, weights = self._batch(labels, logits, features)
         return training_loss(unweighted, weights, self._loss_reduction, regularization(regularization_losses))
 
     def predictions(self, logits: Any, keys: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """``predictions`` (and ``logits`` with an inverse link) for ``keys`` (all when None)."""
-        valid = (PredictionKeys.PREDICTIONS, PredictionKeys.LOGITS) if self._inverse_link_fn else (
-            PredictionKeys.PREDICTIONS,)
-        keys = check_prediction_keys(keys, valid)
-        logits = check_logits(logits, self._label_dimension)
+        valid = self._prediction_keys
+        if keys is not valid:  # the training step passes this very tuple: nothing to check
+            keys = check_prediction_keys(keys, valid)
+        if not _float_matrix(logits, self._label_dimension):
+            logits = check_logits(logits, self._label_dimension)
         predictions = {}
         if PredictionKeys.PREDICTIONS in keys:
             predictions[PredictionKeys.PREDICTIONS] = self._inverse_link_fn(logits) if self._inverse_link_fn \
@@ -180,18 +184,16 @@ class RegressionHead:
             return {DEFAULT_SERVING_KEY: regression, REGRESS_SERVING_KEY: regression,
                     PREDICT_SERVING_KEY: predict_output(predictions)}
 
-        tensor_keys = (PredictionKeys.PREDICTIONS, PredictionKeys.LOGITS) if self._inverse_link_fn else (
-            PredictionKeys.PREDICTIONS,)
         return estimator_spec(self, features, mode, logits, labels, optimizer=optimizer,
                               trainable_variables=trainable_variables, train_op_fn=train_op_fn,
                               update_ops=update_ops, regularization_losses=regularization_losses,
-                              tensor_keys=tensor_keys, export_outputs=export_outputs)
+                              tensor_keys=self._prediction_keys, export_outputs=export_outputs)
 
 
-def _same_float_tensors(labels: Any, logits: Any) -> bool:
-    """Labels that need no conversion or check: float32 tensors shaped like [batch, dim] logits."""
-    return (type(labels) is torch.Tensor and type(logits) is torch.Tensor and labels.dtype == torch.float32
-            and logits.dtype == torch.float32 and logits.dim() == 2 and labels.shape == logits.shape)
+def _float_matrix(logits: Any, dimension: int) -> bool:
+    """Logits that ``check_logits`` would return unchanged: a float32 ``[batch, dimension]`` tensor."""
+    return (type(logits) is torch.Tensor and logits.dtype == torch.float32 and logits.ndim == 2
+            and logits.shape[1] == dimension)
 
 
 # The two GLM heads below only configure a RegressionHead (loss_fn and inverse link), as in
