@@ -104,6 +104,7 @@ class HookRunner:
         # The schedule (see the module docstring): hooks run every step, and the step and time
         # at which the others are next due. Until create_session, every hook runs.
         self._every_step: list[Any] = self.hooks
+        self._scheduled: list[Any] = []
         self._due_step = -math.inf
         self._due_time = math.inf
         self._all_awake = True
@@ -129,6 +130,9 @@ class HookRunner:
             if after_create_session is not None:
                 after_create_session(self.session, None)
         self._every_step = [hook for hook in self.hooks if getattr(hook, "_wake_at", None) is None]
+        self._scheduled = [hook for hook in self.hooks if getattr(hook, "_wake_at", None) is not None]
+        if not self._scheduled:  # nothing to schedule: before_run is for the every-step hooks alone
+            self._due_step = self.wake_step = -math.inf if self._every_step else math.inf
 
     def before_run(self, global_step: int | None = None) -> bool:
         """Collects requests into this step's plan; returns whether any fetches ``summaries``.
@@ -160,17 +164,15 @@ class HookRunner:
         context = self.context
         for hook, resolver in self.plan:
             hook.after_run(context, _NO_VALUES if resolver is None else _values((resolver(outputs), None, None)))
-        if self._all_awake:
+        if self._all_awake and self._scheduled:
             self._schedule(outputs.global_step)
 
     def _schedule(self, global_step: int) -> None:
         """Asks the scheduled hooks when they are next due (after a step on which they ran)."""
         wake_step, wake_time = math.inf, math.inf
-        for hook in self.hooks:
-            wake_at = getattr(hook, "_wake_at", None)
-            if wake_at is not None:
-                step, seconds = wake_at(global_step)
-                wake_step, wake_time = min(wake_step, step), min(wake_time, seconds)
+        for hook in self._scheduled:
+            step, seconds = hook._wake_at(global_step)
+            wake_step, wake_time = min(wake_step, step), min(wake_time, seconds)
         self._due_step, self._due_time = wake_step, wake_time
         self.wake_step = -math.inf if self._every_step else wake_step
         self.wake_time = wake_time

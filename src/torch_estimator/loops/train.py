@@ -1,9 +1,10 @@
-"""The training loop: one function, readable top to bottom.
+"""The training loop, readable top to bottom.
 
 Per step: read a batch, let the hooks see the step coming, call ``model_fn`` (forward and loss,
 eagerly), run the update (``train_op``: backward, clipping, AMP scaling, optimizer step), count
-the step, hand the step's values to the hooks. Checkpoints, summaries, logging and NaN checks
-are hooks (built by the Estimator), so this function stays the whole story of a step.
+the step, check the loss is finite, hand the step's values to the hooks. Checkpoints,
+summaries and logging are hooks (built by the Estimator), so this module stays the whole story
+of a step.
 
 The first step is special: it builds the modules, after which the "session" exists and the
 hooks' ``after_create_session`` runs (TensorFlow built its graph before its session too). Every
