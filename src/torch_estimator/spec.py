@@ -92,7 +92,7 @@ class EstimatorSpec(_SpecFields):
                                     train_op=type(train_op).__name__))
         if predictions is None:
             predictions = {}
-        elif not isinstance(predictions, (torch.Tensor, dict, np.ndarray, Mapping)):
+        elif not isinstance(predictions, (torch.Tensor, dict, np.ndarray, Mapping)):  # dict: skips the ABC check
             raise TypeError(message("EstimatorSpec.predictions must be a tensor or a dict of tensors",
                                     fix="Return predictions={'name': tensor} or a tensor",
                                     predictions=type(predictions).__name__))

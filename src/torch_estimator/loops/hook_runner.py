@@ -178,13 +178,10 @@ class HookRunner:
         self.wake_time = wake_time
 
     def _compiled(self, request: Any) -> tuple[Callable[[StepOutputs], Any], bool]:
-        """(resolver, fetches summaries?) for a request; hooks mostly return the same request
-        object every step, so the analysis is done once per object when its fetches cannot
-        change (None, a name, a tuple of names). Lists and dicts may be edited in place between
-        steps, so they are analysed on every step."""
-        entry = self._compiled_requests.get(id(request))
-        if entry is not None and entry[0] is request:
-            return entry[1], entry[2]
+        """(resolver, fetches summaries?) for a request not found in the cache ``before_run``
+        reads; hooks mostly return the same request object every step, so the analysis is cached
+        per object when its fetches cannot change (None, a name, a tuple of names). Lists and
+        dicts may be edited in place between steps, so they are analysed on every step."""
         fetches = request.fetches
         immutable = True
         if fetches is None:

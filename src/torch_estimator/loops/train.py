@@ -104,7 +104,7 @@ def train_loop(
         runner.after_run(StepOutputs(spec.predictions, spec.loss, step, context.summaries))
         steps = 1
         if not runner.stop_requested and (last_step is None or step < last_step):
-            ran, last_spec = _steady_steps(state, batches, call, runner, context, autocast, check_nan, last_step)
+            ran, last_spec = _steady_steps(state, batches, call, runner, scope, autocast, check_nan, last_step)
             steps += ran
             spec = spec if last_spec is None else last_spec
     state.last_loss = spec.loss.detach()
@@ -113,7 +113,7 @@ def train_loop(
 
 
 def _steady_steps(state: TrainState, batches: Iterator[tuple[Any, Any]], call: Callable[..., Any],
-                  runner: HookRunner, context: ModelFnContext,
+                  runner: HookRunner, scope: model_fn_scope,
                   autocast: Callable[[], contextlib.AbstractContextManager] | None, check_nan: bool,
                   last_step: int | None) -> tuple[int, EstimatorSpec | None]:
     """Every step after the first; returns how many ran and the last spec.
@@ -127,7 +127,7 @@ def _steady_steps(state: TrainState, batches: Iterator[tuple[Any, Any]], call: C
     registry, optimizers, scaler, on_created = state.registry, state.optimizers, state.scaler, state.optimizer_created
     stop, monotonic, train = runner.context, time.monotonic, ModeKeys.TRAIN
     end = math.inf if last_step is None else last_step
-    scope = model_fn_scope(context)
+    context = scope.context
     steps = 0
     spec = None
     for features, labels in batches:

@@ -15,6 +15,7 @@ summary functions.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import socket
@@ -27,14 +28,15 @@ import torch
 _FILE_IDS = itertools.count()  # distinguishes event files opened in one second by one process
 
 
-def _tensorflow_bins() -> list[float]:
+@functools.lru_cache(maxsize=1)
+def _tensorflow_bins() -> tuple[float, ...]:
     """TensorFlow's histogram bucket edges (+-1e-12 * 1.1^k up to 1e20, and 0): what
     ``SummaryWriter.add_histogram`` uses for its default ``bins='tensorflow'``."""
     edges, edge = [], 1e-12
     while edge < 1e20:
         edges.append(edge)
         edge *= 1.1
-    return [-edge for edge in reversed(edges)] + [0.0] + edges
+    return (*[-edge for edge in reversed(edges)], 0.0, *edges)
 
 
 class EventFile:
@@ -97,7 +99,7 @@ class SummarySink:
 
             if isinstance(values, torch.Tensor):
                 values = values.detach().float().cpu().numpy()
-            self.events.add_summary(histogram(tag, np.asarray(values), _tensorflow_bins()), step)
+            self.events.add_summary(histogram(tag, np.asarray(values), list(_tensorflow_bins())), step)
 
     def text(self, tag: str, text: str, step: int) -> None:
         if self.is_chief:
