@@ -60,6 +60,12 @@ class Estimator:
     Launched as several processes (torchrun, or a ``TF_CONFIG`` cluster), the same program trains
     data-parallel: see ``docs/distributed.md``.
 
+    With numpy or pandas input, a ``model_fn`` whose code reads ``features`` only through
+    Python's dict methods (no C extension or TorchScript function given the dict itself) may
+    say so with ``model_fn.lazy_features = True``, as the canned estimators' do: its numeric
+    columns then reach ``input_layer`` as one tensor, without a tensor per column per batch
+    (see :class:`~torch_estimator.loops.batches.LazyFeatures`).
+
     Args:
         model_fn: ``model_fn(features, labels, mode, params, config) -> EstimatorSpec``;
             arguments matched by name. ``features`` is required.
@@ -166,7 +172,7 @@ class Estimator:
         hooks = self._training_hooks(hooks, listeners, last_step)
         source = self._call_input_fn(input_fn, ModeKeys.TRAIN)
         self._state.resume_input(source)
-        batches = iterate_batches(source, repeat_single=True, device=self._device)
+        batches = self._iterate(source, repeat_single=True)
         if self._replication is not None:
             batches = _while_every_rank_has_one(batches, self._replication)
         try:
@@ -362,7 +368,13 @@ class Estimator:
         return call_input_fn(input_fn, mode, self.params, self._config, context)
 
     def _batches(self, input_fn: Callable, mode: str, *, repeat_single: bool) -> Iterator[tuple[Any, Any]]:
-        return iterate_batches(self._call_input_fn(input_fn, mode), repeat_single=repeat_single, device=self._device)
+        return self._iterate(self._call_input_fn(input_fn, mode), repeat_single=repeat_single)
+
+    def _iterate(self, source: Any, *, repeat_single: bool) -> Iterator[tuple[Any, Any]]:
+        # A model_fn marked lazy_features = True (the canned estimators') reads features through
+        # Python's dict methods only, so it may get LazyFeatures (see loops/batches.py).
+        return iterate_batches(source, repeat_single=repeat_single, device=self._device,
+                               lazy_features=getattr(self._model_fn.model_fn, "lazy_features", False) is True)
 
     def _sink(self, directory: str) -> SummarySink:
         sink = self._sinks.get(directory)

@@ -199,3 +199,55 @@ def test_the_one_stack_path_takes_the_estimators_features_dict(monkeypatch):
 
     monkeypatch.setattr(layers, "ColumnBatch", per_column_path)
     assert layer(features).tolist() == [[1.0, 3.0], [2.0, 4.0]]
+
+
+def _block_batch(lazy=False, keys=("a", "b", "c")):
+    """A loops-style batch of packed columns, as numpy input makes them."""
+    from torch_estimator.inputs.columnar import PackedColumns
+    from torch_estimator.loops.batches import Features, LazyFeatures
+
+    packed = PackedColumns.pack({key: torch.arange(4.0) + 10 * index for index, key in enumerate(keys)})
+    return (LazyFeatures if lazy else Features).from_packed(packed, packed.rows(slice(1, 3)), {})
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_packed_batch_is_the_layers_output_without_a_copy(lazy, monkeypatch):
+    from torch_estimator.feature_column import layers
+
+    layer = layers.DenseFeatures([fc.numeric_column(name) for name in ("c", "a", "b")])
+    features = _block_batch(lazy)
+    monkeypatch.setattr(layers, "ColumnBatch", lambda *args: pytest.fail("took the per-column path"))
+    monkeypatch.setattr(layer, "_stacked", lambda features: pytest.fail("stacked the columns"))
+    output = layer(features)
+    assert output is features.column_block.values
+    assert output.tolist() == [[1.0, 11.0, 21.0], [2.0, 12.0, 22.0]]
+    assert (type(features).__name__ == "LazyFeatures") is lazy  # the layer made no columns
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_replaced_feature_is_read_instead_of_the_block(lazy):
+    layer = fc.DenseFeatures([fc.numeric_column(name) for name in ("a", "b", "c")])
+    features = _block_batch(lazy)
+    features["b"] = features["b"] * 2  # what a model_fn may do before calling input_layer
+    assert layer(features).tolist() == [[1.0, 22.0, 21.0], [2.0, 24.0, 22.0]]
+    features["a"].add_(100.0)  # in place: the block itself changes, and is still used
+    assert layer(features).tolist() == [[101.0, 22.0, 21.0], [102.0, 24.0, 22.0]]
+    del features["c"]
+    with pytest.raises(ValueError, match="Feature 'c' is not in the features dictionary"):
+        layer(features)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_layer_over_some_of_the_packed_columns_picks_them_in_name_order(lazy):
+    features = _block_batch(lazy, keys=("d", "b", "a", "c"))
+    layer = fc.DenseFeatures([fc.numeric_column("c"), fc.numeric_column("a")])
+    assert layer(features).tolist() == [[21.0, 31.0], [22.0, 32.0]]
+    other = fc.DenseFeatures([fc.numeric_column("a"), fc.numeric_column("z")])  # z is not packed: per column
+    features["z"] = torch.tensor([5.0, 6.0])
+    assert other(features).tolist() == [[21.0, 5.0], [22.0, 6.0]]
+
+
+def test_a_layer_on_another_device_reads_the_columns_and_moves_them():
+    layer = fc.DenseFeatures([fc.numeric_column("a"), fc.numeric_column("b"), fc.numeric_column("c")]).to("meta")
+    output = layer(_block_batch(lazy=True))
+    assert output.device.type == "meta" and tuple(output.shape) == (2, 3)

@@ -62,6 +62,10 @@ def canned_model_fn(head: Any, logit_fn: LogitFn, train_op_fn: Callable[[torch.T
         return head.create_estimator_spec(features, mode, logits, labels=labels,
                                           train_op_fn=train_op_fn if mode == ModeKeys.TRAIN else None)
 
+    # Everything here reads features through Python's dict methods (input_layer, linear_model,
+    # the head), so the loops may hand over LazyFeatures: a batch's packed numeric columns go to
+    # the network as one tensor, without a tensor per column per step (loops/batches.py).
+    model_fn.lazy_features = True
     return model_fn
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from torch_estimator.errors import message
+from torch_estimator.inputs.columnar import PackedColumns
 from torch_estimator.inputs.structure import to_tensor
 
 __all__ = ["ArrayBatches", "numpy_input_fn"]
@@ -41,8 +42,11 @@ class ArrayBatches:
     With ``shuffle``, every epoch draws a permutation from torch's global RNG when iteration
     reaches it, so rows are drawn without replacement within an epoch and a seeded run repeats.
 
-    Unshuffled batches are views of the converted arrays (no copy); modifying one in place
-    modifies the data later epochs read.
+    Two or more 1-D float32 feature columns are packed side by side into one table (one copy of
+    them, made here; see :mod:`torch_estimator.inputs.columnar`): a batch of them is then one
+    slice, and each column in the batch's dict is a view of it. Unshuffled batches are views
+    (no copy) of the table or of the converted arrays; modifying one in place modifies the
+    data later epochs read.
 
     Args:
         features: Converted features: a tensor, or a dict of tensors / numpy string arrays.
@@ -60,7 +64,9 @@ class ArrayBatches:
 
     def __init__(self, features: Columns, labels: Columns | None, num_rows: int, batch_size: int,
                  num_epochs: int | None, shuffle: bool) -> None:
-        self._features = features
+        # Scalar float columns are packed into one table (see inputs/columnar.py); the rest stay.
+        self._packed = PackedColumns.pack(features) if isinstance(features, dict) else None
+        self._features = features if self._packed is None else self._packed.others
         self._labels = labels
         self._num_rows = num_rows
         self._batch_size = batch_size
@@ -74,26 +80,30 @@ class ArrayBatches:
     def __iter__(self) -> Iterator[Any]:
         for rows in self._selections():
             features = _take(self._features, rows)
+            if self._packed is not None:
+                features = self._packed.split(self._packed.rows(rows), features)[0]
             yield features if self._labels is None else (features, _take(self._labels, rows))
 
-    def batches_as(self, features_type: Callable[[dict], Any]) -> Iterator[tuple[Any, Any]]:
-        """``(features, labels)`` pairs, dict features passed through ``features_type``.
+    def batches_as(self, features_type: Any) -> Iterator[tuple[Any, Any]]:
+        """``(features, labels)`` pairs, dict features made by ``features_type``.
 
         What the Estimator's loops read (with their ``Features`` dict): the same batches as
         ``iter(self)``, always as pairs (labels None when there are none), in as few Python
         operations per batch as possible, since the training loop reads one batch per step.
+        ``features_type`` takes what ``dict`` takes, and makes a batch of packed columns with
+        ``features_type.from_packed(packed, values, others)`` (see ``loops.batches.Features``).
         """
-        features, labels = self._features, self._labels
+        features, labels, packed = self._features, self._labels, self._packed
         columns = tuple(features.items()) if isinstance(features, dict) else None
         for rows in self._selections():
-            if type(rows) is slice:
-                batch = features[rows] if columns is None else features_type({k: c[rows] for k, c in columns})
-                yield batch, (None if labels is None else _take(labels, rows) if type(labels) is dict
-                              else labels[rows])
+            if packed is not None:
+                batch = features_type.from_packed(packed, packed.rows(rows), {k: _take_rows(c, rows) for k, c in columns})
+            elif columns is None:
+                batch = features[rows] if type(rows) is slice else _take_rows(features, rows)
             else:
-                batch = _take(features, rows)
-                yield (batch if columns is None else features_type(batch),
-                       None if labels is None else _take(labels, rows))
+                batch = features_type({k: _take_rows(c, rows) for k, c in columns})
+            yield batch, (None if labels is None else labels[rows] if type(rows) is slice and type(labels)
+                          is torch.Tensor else _take(labels, rows))
 
     def _selections(self) -> Iterator[slice | torch.Tensor]:
         """Each batch's rows: a slice when they are one in-order run (columns are then viewed,
@@ -135,7 +145,7 @@ def _take(columns: Columns, rows: slice | torch.Tensor) -> Any:
 
 
 def _take_rows(column: Array, rows: slice | torch.Tensor) -> Array:
-    if isinstance(rows, slice):
+    if type(rows) is slice:
         return column[rows]
     if isinstance(column, torch.Tensor):
         return column.index_select(0, rows)
