@@ -64,7 +64,8 @@ class Estimator:
     Python's dict methods (no C extension or TorchScript function given the dict itself) may
     say so with ``model_fn.lazy_features = True``, as the canned estimators' do: its numeric
     columns then reach ``input_layer`` as one tensor, without a tensor per column per batch
-    (see :class:`~torch_estimator.loops.batches.LazyFeatures`).
+    (see :class:`~torch_estimator.loops.batches.LazyFeatures`), which may share memory with the
+    input's data: such a ``model_fn`` must not write to ``input_layer``'s output in place.
 
     Args:
         model_fn: ``model_fn(features, labels, mode, params, config) -> EstimatorSpec``;

@@ -67,3 +67,28 @@ def test_the_canned_network_reads_the_packed_block_whole(monkeypatch):
     monkeypatch.setattr(layers.DenseFeatures, "_stacked", lambda self, features: pytest.fail("stacked"))
     regressor.train(est.inputs.numpy_input_fn(x, y, batch_size=16, shuffle=True), steps=3)
     assert regressor.get_variable_value("global_step") == 3
+
+
+CANNED = [est.LinearClassifier, est.LinearRegressor, est.DNNClassifier, est.DNNRegressor, est.BaselineClassifier,
+          est.BaselineRegressor, est.DNNLinearCombinedClassifier, est.DNNLinearCombinedRegressor]
+
+
+@pytest.mark.parametrize("kind", CANNED, ids=lambda kind: kind.__name__)
+def test_every_canned_model_fn_takes_lazy_features(kind):
+    arguments = {"dnn_feature_columns": COLUMNS, "dnn_hidden_units": [4]} if "Combined" in kind.__name__ else (
+        {} if "Baseline" in kind.__name__ else {"feature_columns": COLUMNS})
+    if kind.__name__.startswith("DNNClassifier") or kind.__name__.startswith("DNNRegressor"):
+        arguments["hidden_units"] = [4]
+    assert kind(model_dir=tempfile.mkdtemp(), **arguments).model_fn.lazy_features is True
+
+
+def test_training_and_evaluating_a_numeric_network_makes_no_column_tensors(monkeypatch):
+    from torch_estimator.loops.batches import LazyFeatures
+
+    x, y = _data()
+    del x["kind"]
+    regressor = est.DNNRegressor([4], COLUMNS, model_dir=tempfile.mkdtemp(), config=_config())
+    monkeypatch.setattr(LazyFeatures, "materialize", lambda self: pytest.fail("made the columns"))
+    regressor.train(est.inputs.numpy_input_fn(x, y, batch_size=16, shuffle=True), steps=3)
+    metrics = regressor.evaluate(est.inputs.numpy_input_fn(x, y, batch_size=20, shuffle=False))
+    assert metrics["global_step"] == 3 and np.isfinite(metrics["average_loss"])

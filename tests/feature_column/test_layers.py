@@ -219,7 +219,8 @@ def test_a_packed_batch_is_the_layers_output_without_a_copy(lazy, monkeypatch):
     monkeypatch.setattr(layers, "ColumnBatch", lambda *args: pytest.fail("took the per-column path"))
     monkeypatch.setattr(layer, "_stacked", lambda features: pytest.fail("stacked the columns"))
     output = layer(features)
-    assert output is features.column_block.values
+    # Lazy: the block itself; an ordinary dict's columns are views of it: one copy of it.
+    assert (output is features.column_block.values) is lazy
     assert output.tolist() == [[1.0, 11.0, 21.0], [2.0, 12.0, 22.0]]
     assert (type(features).__name__ == "LazyFeatures") is lazy  # the layer made no columns
 
@@ -251,3 +252,43 @@ def test_a_layer_on_another_device_reads_the_columns_and_moves_them():
     layer = fc.DenseFeatures([fc.numeric_column("a"), fc.numeric_column("b"), fc.numeric_column("c")]).to("meta")
     output = layer(_block_batch(lazy=True))
     assert output.device.type == "meta" and tuple(output.shape) == (2, 3)
+
+
+def test_writing_the_layers_output_in_place_changes_neither_the_features_nor_the_data():
+    # A model_fn's own input_layer call (an ordinary Features dict): the output must be a new
+    # tensor, as the per-column path's, not the block, which is the dict's columns and, for an
+    # in-order batch, a view of the input's table that later epochs read again.
+    features = _block_batch()
+    output = fc.DenseFeatures([fc.numeric_column(name) for name in ("a", "b", "c")])(features)
+    output.mul_(-1.0)
+    assert features["a"].tolist() == [1.0, 2.0]
+    assert features.column_block.values.tolist() == [[1.0, 11.0, 21.0], [2.0, 12.0, 22.0]]
+
+
+def test_a_model_fn_scaling_its_input_layer_in_place_reads_the_same_data_every_epoch(tmp_path):
+    import torch_estimator as est
+
+    seen = []
+
+    def model_fn(features, labels, mode):
+        net = fc.input_layer(features, [fc.numeric_column("a"), fc.numeric_column("b")])
+        seen.append(net.tolist())
+        net.mul_(0.5)  # an in-place rescale of the network's input
+        loss = (est.get_module("net", lambda: torch.nn.Linear(2, 1))(net) - labels).pow(2).mean()
+        return est.EstimatorSpec(mode, loss=loss, train_op=est.train.minimize(loss, "SGD", learning_rate=0.01))
+
+    x = {"a": np.arange(4, dtype=np.float32), "b": np.arange(4, dtype=np.float32) + 10}
+    estimator = est.Estimator(model_fn, model_dir=str(tmp_path), config=est.RunConfig(progress_bar=False))
+    estimator.train(est.inputs.numpy_input_fn(x, np.zeros((4, 1), np.float32), batch_size=2, num_epochs=2,
+                                              shuffle=False))
+    assert seen == [[[0.0, 10.0], [1.0, 11.0]], [[2.0, 12.0], [3.0, 13.0]]] * 2
+
+
+@pytest.mark.parametrize("keys", [("a", "b", "c"), ("d", "b", "a", "c")], ids=["whole", "picked"])
+def test_a_feature_made_to_require_grad_gets_its_gradient_through_the_layer(keys):
+    # Input gradients (saliency, adversarial examples): the output must depend on the column.
+    features = _block_batch(keys=keys)
+    features["a"].requires_grad_()
+    output = fc.DenseFeatures([fc.numeric_column(name) for name in ("a", "b", "c")])(features)
+    (gradient,) = torch.autograd.grad((output * torch.tensor([1.0, 2.0, 3.0])).sum(), features["a"])
+    assert gradient.tolist() == [1.0, 1.0]

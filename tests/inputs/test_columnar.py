@@ -122,3 +122,45 @@ def test_pandas_columns_keep_the_frames_order_around_the_packed_ones():
     assert features.column_block.keys == ("z", "m")
     assert features["z"].tolist() == [1.0, 2.0, 3.0] and features["m"].tolist() == [4.0, 5.0, 6.0]
     assert features["kind"].tolist() == ["a", "b", "c"] and features["n"].tolist() == [1, 2, 3]
+
+
+def test_packed_columns_stay_float32_under_a_float64_default_dtype():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        batch = next(iter(numpy_input_fn({"a": np.arange(4, dtype=np.float32), "b": np.ones(4, np.float32)},
+                                         batch_size=2, shuffle=False)()))
+    finally:
+        torch.set_default_dtype(previous)
+    assert {key: column.dtype for key, column in batch.items()} == {"a": torch.float32, "b": torch.float32}
+
+
+def test_a_column_that_requires_grad_is_not_packed_and_every_batch_backpropagates_into_it():
+    # Copied into the table, it would tie every batch to one autograd graph (CopySlices): the
+    # second batch's backward would fail as a second pass through a freed graph.
+    weights = torch.arange(4.0, requires_grad=True)
+    columns = {"a": torch.ones(4), "b": torch.zeros(4), "w": weights}
+    assert PackedColumns.pack(columns).keys == ("a", "b")
+    for batch in numpy_input_fn(columns, batch_size=2, shuffle=False)():
+        (batch["w"] * 2).sum().backward()
+    assert weights.grad.tolist() == [2.0, 2.0, 2.0, 2.0]
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_batches_for_another_device_move_the_packed_columns_as_one_tensor(shuffle):
+    from torch_estimator.loops.batches import LazyFeatures, iterate_batches
+
+    x = {"a": np.arange(6.0), "b": np.arange(6.0) * 2, "k": np.arange(6), "s": np.array(list("uvwxyz"))}
+    batches = numpy_input_fn(x, np.arange(6.0), batch_size=4, shuffle=shuffle)()
+    meta = torch.device("meta")  # shapes and devices without data: what a GPU run would move
+    features, labels = next(iterate_batches(batches, repeat_single=False, device=meta))
+    block = features.column_block
+    assert type(features) is Features and block.values.device == meta and tuple(block.values.shape) == (4, 2)
+    assert features["a"]._base is block.values and features["b"]._base is block.values  # views of the one copy
+    assert features["k"].device == meta and labels.device == meta and tuple(labels.shape) == (4,)
+    assert isinstance(features["s"], np.ndarray) and len(features["s"]) == 4  # strings stay on the host
+    lazy, _ = next(iterate_batches(batches, repeat_single=False, device=meta, lazy_features=True))
+    assert type(lazy) is LazyFeatures and lazy.column_block.values.device == meta
+    bare, _ = next(iterate_batches(numpy_input_fn(np.ones((4, 3)), np.ones(4), batch_size=2, shuffle=shuffle)(),
+                                   repeat_single=False, device=meta))
+    assert bare.device == meta and tuple(bare.shape) == (2, 3)

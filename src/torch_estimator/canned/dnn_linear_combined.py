@@ -71,6 +71,7 @@ def combined_model_fn(head: Any, linear_feature_columns: list[Any], linear_optim
         return head.create_estimator_spec(features, mode, logits, labels=labels,
                                           train_op_fn=train_op_fn if mode == ModeKeys.TRAIN else None)
 
+    model_fn.lazy_features = True  # as canned_model_fn's: features are read through dict methods only
     return model_fn
 
 

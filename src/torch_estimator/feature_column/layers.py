@@ -98,19 +98,24 @@ class DenseFeatures(nn.Module):
 
     def _from_block(self, features: dict, block: ColumnBlock) -> torch.Tensor | None:
         """The output read from the batch's packed block: the block itself when the layer's
-        columns are all of it in its order, else its columns picked; None when the block
-        cannot stand for the features (other columns, features replaced, another device)."""
+        columns are all of it in its order and the dict made no views of it, a copy of it, or
+        its columns picked; None when the block cannot stand for the features (other columns,
+        features replaced or made to require grad, another device)."""
         read = self._block_reads.get(block.keys)
         if read is None:
             read = self._block_reads[block.keys] = _block_read(self._stack_keys, block.keys)
         if read is False or block.values.device != self._anchor.device:
             return None
-        if read is True:  # no views made yet (LazyFeatures), or still the dict's
-            return block.values if not block.columns or holds_views(features, block.keys, block.columns) else None
-        positions, index = read
-        if block.columns and not holds_views(features, self._stack_keys, tuple(block.columns[i] for i in positions)):
-            return None
-        return block.values.index_select(1, index)
+        if not block.columns:  # LazyFeatures, no views made: only a lazy model_fn's network reads it
+            return block.values if read is True else block.values.index_select(1, read[1])
+        keys, columns = (block.keys, block.columns) if read is True else (
+            self._stack_keys, tuple(block.columns[i] for i in read[0]))
+        if not holds_views(features, keys, columns) or any(column.requires_grad for column in columns):
+            return None  # the columns' own path: a replaced value, or a gradient to the column
+        # The dict's columns are views of the block, itself a view of the input's table for an
+        # in-order batch: a copy (one, not a stack) keeps in-place writes to the output from
+        # reaching the features and the data later epochs read.
+        return block.values.clone() if read is True else block.values.index_select(1, read[1])
 
     def _stacked(self, features: dict) -> torch.Tensor | None:
         """The output as one stack of the features' 1-D float32 columns; None when they are not."""

@@ -21,7 +21,7 @@ import torch
 
 from torch_estimator.errors import message
 from torch_estimator.inputs.columnar import PackedColumns
-from torch_estimator.inputs.structure import to_tensor
+from torch_estimator.inputs.structure import to_tensor, to_tensors
 
 __all__ = ["ArrayBatches", "numpy_input_fn"]
 
@@ -84,15 +84,19 @@ class ArrayBatches:
                 features = self._packed.split(self._packed.rows(rows), features)[0]
             yield features if self._labels is None else (features, _take(self._labels, rows))
 
-    def batches_as(self, features_type: Any) -> Iterator[tuple[Any, Any]]:
-        """``(features, labels)`` pairs, dict features made by ``features_type``.
+    def batches_as(self, features_type: Any, device: torch.device | None = None) -> Iterator[tuple[Any, Any]]:
+        """``(features, labels)`` pairs, dict features made by ``features_type``, on ``device``.
 
         What the Estimator's loops read (with their ``Features`` dict): the same batches as
         ``iter(self)``, always as pairs (labels None when there are none), in as few Python
         operations per batch as possible, since the training loop reads one batch per step.
         ``features_type`` takes what ``dict`` takes, and makes a batch of packed columns with
         ``features_type.from_packed(packed, values, others)`` (see ``loops.batches.Features``).
+        With a ``device``, the packed columns of a batch move there as one tensor.
         """
+        if device is not None:
+            yield from self._batches_on(features_type, device)
+            return
         features, labels, packed = self._features, self._labels, self._packed
         columns = tuple(features.items()) if isinstance(features, dict) else None
         for rows in self._selections():
@@ -104,6 +108,17 @@ class ArrayBatches:
                 batch = features_type({k: _take_rows(c, rows) for k, c in columns})
             yield batch, (None if labels is None else labels[rows] if type(rows) is slice and type(labels)
                           is torch.Tensor else _take(labels, rows))
+
+    def _batches_on(self, features_type: Any, device: torch.device) -> Iterator[tuple[Any, Any]]:
+        """:meth:`batches_as` for another device: every tensor moved, packed columns in one copy."""
+        for rows in self._selections():
+            features = to_tensors(_take(self._features, rows), device)
+            if self._packed is not None:
+                features = features_type.from_packed(self._packed, self._packed.rows(rows).to(device, non_blocking=True),
+                                                     features)
+            elif isinstance(features, dict):
+                features = features_type(features)
+            yield features, None if self._labels is None else to_tensors(_take(self._labels, rows), device)
 
     def _selections(self) -> Iterator[slice | torch.Tensor]:
         """Each batch's rows: a slice when they are one in-order run (columns are then viewed,

@@ -56,7 +56,9 @@ class LazyFeatures(Features):
     C code that reads a dict's storage directly (``PyDict_Next``: pybind11 arguments,
     TorchScript) would see an empty dict, which is why the loops give these only to a
     ``model_fn`` marked ``lazy_features = True``: the canned estimators', whose code reads
-    features through Python's dict methods only.
+    features through Python's dict methods only. ``input_layer`` then returns the batch's block
+    itself, for an in-order batch a view of the input's table: such a ``model_fn`` must not
+    write to it in place (the canned networks only read it), or later epochs read the change.
     """
 
     _pending: tuple[PackedColumns, torch.Tensor, dict[Any, Any]]
@@ -123,8 +125,8 @@ def iterate_batches(result: Any, *, repeat_single: bool, device: torch.device | 
     """
     if device is not None and device.type == "cpu":
         device = None  # CPU tensors need no move; skipping .to() saves microseconds per batch
-    if type(result) is ArrayBatches and device is None:  # already tensors: no conversion pass per batch
-        return result.batches_as(LazyFeatures if lazy_features else Features)
+    if type(result) is ArrayBatches:  # already tensors: no conversion pass per batch
+        return result.batches_as(LazyFeatures if lazy_features else Features, device)
     if isinstance(result, (tuple, *_LEAF)):
         single = split_batch(result, "input_fn")
         source: Iterable[Any] = itertools.repeat(single) if repeat_single else (single,)
