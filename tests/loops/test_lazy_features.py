@@ -117,3 +117,19 @@ def test_only_a_marked_model_fn_gets_lazy_features_and_reading_them_works(marked
     estimator = _recording_estimator(marked, reads, seen)
     estimator.train(est.inputs.numpy_input_fn(x, y, batch_size=4, shuffle=False), steps=2)
     assert seen == [kind, kind]
+
+
+def test_a_marked_model_fn_gets_plain_features_when_nothing_is_packed(monkeypatch):
+    seen = []
+
+    def model_fn(features, labels, mode):
+        seen.append(type(features))
+        loss = torch.nn.functional.mse_loss(est.get_module("net", lambda: torch.nn.Linear(2, 1))(features["x"]), labels)
+        return est.EstimatorSpec(mode, loss=loss, train_op=est.train.minimize(loss, "SGD", 0.1))
+
+    model_fn.lazy_features = True
+    monkeypatch.setattr(LazyFeatures, "__new__", lambda *args: pytest.fail("made through LazyFeatures"))
+    estimator = est.Estimator(model_fn, model_dir=tempfile.mkdtemp(), config=est.RunConfig(progress_bar=False))
+    x = {"x": np.ones((8, 2), np.float32)}  # one 2-D column: nothing to pack
+    estimator.train(est.inputs.numpy_input_fn(x, np.ones((8, 1), np.float32), batch_size=4, shuffle=False), steps=2)
+    assert seen == [Features, Features]

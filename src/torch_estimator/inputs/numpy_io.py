@@ -77,6 +77,11 @@ class ArrayBatches:
         return (f"ArrayBatches(num_rows={self._num_rows}, batch_size={self._batch_size}, "
                 f"num_epochs={self._num_epochs}, shuffle={self._shuffle})")
 
+    @property
+    def packed(self) -> bool:
+        """Whether two or more columns are packed into one table."""
+        return self._packed is not None
+
     def __iter__(self) -> Iterator[Any]:
         for rows in self._selections():
             features = _take(self._features, rows)

@@ -64,8 +64,9 @@ class LazyFeatures(Features):
     _pending: tuple[PackedColumns, torch.Tensor, dict[Any, Any]]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Features:  # type: ignore[misc]
-        # A batch without packed columns has nothing to defer: LazyFeatures(pairs) is a plain
-        # Features (made whole here; Python skips __init__ for what is not a LazyFeatures).
+        # Only from_packed makes a lazy batch; anything else (type(features)(pairs), say) has
+        # nothing to defer and gets a plain Features, made whole here (Python then skips
+        # __init__, as the object is not a LazyFeatures).
         return Features(*args, **kwargs)
 
     @classmethod
@@ -126,7 +127,7 @@ def iterate_batches(result: Any, *, repeat_single: bool, device: torch.device | 
     if device is not None and device.type == "cpu":
         device = None  # CPU tensors need no move; skipping .to() saves microseconds per batch
     if type(result) is ArrayBatches:  # already tensors: no conversion pass per batch
-        return result.batches_as(LazyFeatures if lazy_features else Features, device)
+        return result.batches_as(LazyFeatures if lazy_features and result.packed else Features, device)
     if isinstance(result, (tuple, *_LEAF)):
         single = split_batch(result, "input_fn")
         source: Iterable[Any] = itertools.repeat(single) if repeat_single else (single,)
