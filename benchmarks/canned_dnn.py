@@ -12,7 +12,8 @@ cost). Prints one JSON object.
 ``--breakdown`` adds variants to the alternation, to show where the time goes: the core
 workload's ``Estimator`` (one ``[batch, 8]`` tensor, ``nn.Sequential``), the canned network and
 head on that one tensor, and ``DNNRegressor`` with its ``model_fn`` wrapped so that it gets an
-ordinary features dict per batch instead of ``LazyFeatures``.
+ordinary features dict per batch instead of ``LazyFeatures``; and ``LinearRegressor`` over the
+same 8 columns against its own floor, a hand-written loop over ``nn.Linear(8, 1)``.
 """
 
 from __future__ import annotations
@@ -76,8 +77,29 @@ def breakdown_runs(x, columns: dict, y) -> dict:
         return timed_train(est.Estimator(lambda features, labels, mode: canned(features, labels, mode),
                                          tempfile.mkdtemp(prefix="bench-dnn-"), config()), columns, y, steps)
 
+    def linear_regressor(steps: int) -> float:
+        linear = est.LinearRegressor([est.feature_column.numeric_column(name) for name in columns], optimizer=adam,
+                                     model_dir=tempfile.mkdtemp(prefix="bench-dnn-"), config=config())
+        return timed_train(linear, columns, y, steps)
+
+    def linear_floor(steps: int) -> float:
+        """A hand-written loop over nn.Linear(8, 1): the floor for linear_regressor."""
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+        torch.manual_seed(0)
+        net = torch.nn.Linear(FEATURES, 1)
+        optimizer = adam(net.parameters())
+        started = time.perf_counter()
+        for step in range(steps):
+            start = (step % (len(tx) // BATCH)) * BATCH
+            loss = torch.nn.functional.mse_loss(net(tx[start:start + BATCH]), ty[start:start + BATCH])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        return time.perf_counter() - started
+
     return {"core_estimator": core, "canned_network_and_head_on_one_tensor": network_and_head,
-            "dnn_regressor_with_a_plain_features_dict": plain_features_dict}
+            "dnn_regressor_with_a_plain_features_dict": plain_features_dict, "linear_regressor": linear_regressor,
+            "linear_floor": linear_floor}
 
 
 def main() -> None:
@@ -108,7 +130,10 @@ def main() -> None:
     floor_s, estimator_s = statistics.median(floor_times), statistics.median(estimator_times)
     same_update_s = statistics.median(same_update_times)
     breakdown = {f"{name}_over_floor_time_ratio": round(statistics.median(times) / floor_s, 4)
-                 for name, times in variant_times.items()}
+                 for name, times in variant_times.items() if not name.startswith("linear")}
+    if variant_times:
+        breakdown["linear_regressor_over_linear_floor_time_ratio"] = round(
+            statistics.median(variant_times["linear_regressor"]) / statistics.median(variant_times["linear_floor"]), 4)
     print(json.dumps({
         "workload": "canned_dnn",
         "steps": args.steps, "batch_size": BATCH, "threads": torch.get_num_threads(), "feature_columns": FEATURES,

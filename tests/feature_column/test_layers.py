@@ -292,3 +292,39 @@ def test_a_feature_made_to_require_grad_gets_its_gradient_through_the_layer(keys
     output = fc.DenseFeatures([fc.numeric_column(name) for name in ("a", "b", "c")])(features)
     (gradient,) = torch.autograd.grad((output * torch.tensor([1.0, 2.0, 3.0])).sum(), features["a"])
     assert gradient.tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_linear_model_sums_the_packed_columns_in_one_product(lazy, monkeypatch):
+    from torch_estimator.feature_column import layers
+
+    model = layers.LinearModel([fc.numeric_column(name) for name in ("c", "a", "b")], units=2)
+    with torch.no_grad():
+        for index, name in enumerate(("a", "b", "c")):
+            model.get_parameter(f"{name}/weights").copy_(torch.tensor([[index + 1.0, -1.0]]))
+        model.bias_weights.copy_(torch.tensor([0.5, 0.0]))
+    plain = {key: value.clone() for key, value in _block_batch().items()}  # no block: column by column
+    expected = model(plain)
+    features = _block_batch(lazy)
+    monkeypatch.setattr(layers, "ColumnBatch", lambda *args: pytest.fail("took the per-column path"))
+    output = model(features)
+    assert torch.allclose(output, expected)
+    assert output.tolist() == [[1.0 + 22.0 + 63.0 + 0.5, -33.0], [2.0 + 24.0 + 66.0 + 0.5, -36.0]]
+    output.sum().backward()
+    assert model.get_parameter("a/weights").grad.tolist() == [[3.0, 3.0]]  # rows 1 and 2 of column a
+    assert (type(features).__name__ == "LazyFeatures") is lazy
+
+
+def test_a_linear_model_reads_other_columns_beside_the_packed_ones():
+    model = fc.LinearModel([fc.numeric_column("a"), fc.categorical_column_with_vocabulary_list("kind", ["u", "v"]),
+                            fc.numeric_column("b", shape=(1,), normalizer_fn=lambda x: x * 10)])
+    with torch.no_grad():
+        model.get_parameter("a/weights").fill_(1.0)
+        model.get_parameter("kind/weights").copy_(torch.tensor([[100.0], [200.0]]))
+        model.get_parameter("b/weights").fill_(1.0)
+    features = _block_batch(keys=("a", "b", "c"))
+    features["kind"] = np.array(["v", "u"])
+    # a from the block; b normalised (not read from the block); kind by its ids
+    assert model(features).squeeze(1).tolist() == [1.0 + 200.0 + 110.0, 2.0 + 100.0 + 120.0]
+    features["a"] = torch.tensor([7.0, 8.0])  # replaced: read as given
+    assert model(features).squeeze(1).tolist() == [7.0 + 200.0 + 110.0, 8.0 + 100.0 + 120.0]

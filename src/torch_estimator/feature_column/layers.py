@@ -30,7 +30,7 @@ from torch_estimator.errors import message
 from torch_estimator.feature_column.batch import COMBINERS, ColumnBatch, combine
 from torch_estimator.feature_column.dense import NumericColumn
 from torch_estimator.feature_column.protocols import CategoricalColumn, DenseColumn, FeatureColumn, Table, check
-from torch_estimator.inputs.columnar import ColumnBlock, holds_views
+from torch_estimator.inputs.columnar import holds_views
 from torch_estimator.modules import get_module
 
 
@@ -67,19 +67,18 @@ class DenseFeatures(nn.Module):
         # All plain scalar float columns (the common numeric-only model): the batch's packed
         # block (inputs/columnar.py) or one stack per batch instead of a column at a time.
         self._stack_keys = tuple(column.key for column in self.feature_columns) if all(
-            isinstance(column, NumericColumn) and column.shape == (1,) and column.dtype == torch.float32
-            and column.normalizer_fn is None for column in self.feature_columns) else None
-        self._block_reads: dict[tuple[Any, ...], Any] = {}  # block keys -> how to read this layer's
+            map(_scalar_float, self.feature_columns)) else None
+        self._block = None if self._stack_keys is None else BlockReader(self._stack_keys)
 
     def forward(self, features: Mapping[str, Any],
                 cols_to_output_tensors: dict[Any, torch.Tensor] | None = None) -> torch.Tensor:
         """``[batch, sum of dense sizes]``; ``cols_to_output_tensors`` gets each column's part."""
         if self._stack_keys is not None and cols_to_output_tensors is None and isinstance(features, dict):
-            block = getattr(features, "column_block", None)
-            if block is not None:
-                dense = self._from_block(features, block)
-                if dense is not None:
-                    return dense
+            # A copy of a block the dict has views of: in-place writes to the output must not
+            # reach the features or the data later epochs read (a lazy batch has no views).
+            dense = self._block.read(features, self._anchor.device, copy_views=True)
+            if dense is not None:
+                return dense
             dense = self._stacked(features)
             if dense is not None:
                 return dense
@@ -96,27 +95,6 @@ class DenseFeatures(nn.Module):
         """The parameters a column reads (its embedding table), for ``cols_to_vars``."""
         return [getattr(self, self._table_keys[table.name]) for table in column.tables()]
 
-    def _from_block(self, features: dict, block: ColumnBlock) -> torch.Tensor | None:
-        """The output read from the batch's packed block: the block itself when the layer's
-        columns are all of it in its order and the dict made no views of it, a copy of it, or
-        its columns picked; None when the block cannot stand for the features (other columns,
-        features replaced or made to require grad, another device)."""
-        read = self._block_reads.get(block.keys)
-        if read is None:
-            read = self._block_reads[block.keys] = _block_read(self._stack_keys, block.keys)
-        if read is False or block.values.device != self._anchor.device:
-            return None
-        if not block.columns:  # LazyFeatures, no views made: only a lazy model_fn's network reads it
-            return block.values if read is True else block.values.index_select(1, read[1])
-        keys, columns = (block.keys, block.columns) if read is True else (
-            self._stack_keys, tuple(block.columns[i] for i in read[0]))
-        if not holds_views(features, keys, columns) or any(column.requires_grad for column in columns):
-            return None  # the columns' own path: a replaced value, or a gradient to the column
-        # The dict's columns are views of the block, itself a view of the input's table for an
-        # in-order batch: a copy (one, not a stack) keeps in-place writes to the output from
-        # reaching the features and the data later epochs read.
-        return block.values.clone() if read is True else block.values.index_select(1, read[1])
-
     def _stacked(self, features: dict) -> torch.Tensor | None:
         """The output as one stack of the features' 1-D float32 columns; None when they are not."""
         values = [features.get(key) for key in self._stack_keys]
@@ -130,6 +108,46 @@ class DenseFeatures(nn.Module):
         except RuntimeError:  # columns on different devices: the per-column path moves them
             return None
         return stacked if stacked.device == self._anchor.device else None
+
+
+class BlockReader:
+    """Reads some scalar float columns from a batch's packed block (``inputs/columnar.py``).
+
+    Args:
+        keys: The feature keys to read, in the order of the output's columns.
+    """
+
+    def __init__(self, keys: tuple[Any, ...]) -> None:
+        self.keys = keys
+        self._reads: dict[tuple[Any, ...], Any] = {}  # block keys -> how to read ours (_block_read)
+
+    def read(self, features: Any, device: torch.device, copy_views: bool) -> torch.Tensor | None:
+        """``[batch, len(keys)]`` from the block of ``features``: the block itself when the keys
+        are all of it in its order (a copy when ``copy_views`` and the dict made views of it),
+        else its columns picked; None when there is no block or it cannot stand for the
+        features (other keys, a feature replaced or made to require grad, another device)."""
+        block = getattr(features, "column_block", None)
+        if block is None:
+            return None
+        read = self._reads.get(block.keys)
+        if read is None:
+            read = self._reads[block.keys] = _block_read(self.keys, block.keys)
+        if read is False or block.values.device != device:
+            return None
+        if block.columns:  # the dict made views of the block (a lazy batch has made none yet)
+            keys, columns = (block.keys, block.columns) if read is True else (
+                self.keys, tuple(block.columns[i] for i in read[0]))
+            if not holds_views(features, keys, columns) or any(column.requires_grad for column in columns):
+                return None  # the columns' own path: a replaced value, or a gradient to the column
+            if copy_views and read is True:
+                return block.values.clone()
+        return block.values if read is True else block.values.index_select(1, read[1])
+
+
+def _scalar_float(column: Any) -> bool:
+    """A column whose dense value is its feature as is: what a packed block holds."""
+    return (isinstance(column, NumericColumn) and column.shape == (1,) and column.dtype == torch.float32
+            and column.normalizer_fn is None)
 
 
 class LinearModel(nn.Module):
@@ -181,11 +199,24 @@ class LinearModel(nn.Module):
         dense = [column for column in self.feature_columns if not isinstance(column, CategoricalColumn)]
         self._table_keys = _create_tables(self, dense, trainable)
         self.register_buffer("_anchor", torch.empty(0), persistent=False)
+        # Scalar float columns from a packed block: one [batch, n] @ [n, units] for all of them.
+        scalars = [column for column in self.feature_columns if _scalar_float(column)]
+        self._block = BlockReader(tuple(column.key for column in scalars)) if scalars else None
+        self._block_weight_keys = tuple(self._weight_keys[column.name] for column in scalars)
+        self._unblocked_columns = tuple(column for column in self.feature_columns if not _scalar_float(column))
 
     def forward(self, features: Mapping[str, Any]) -> torch.Tensor:
-        batch = ColumnBatch(features, self._anchor.device, _parameters(self, self._table_keys))
         logits = self.bias_weights.unsqueeze(0)
-        for column in self.feature_columns:
+        columns = self.feature_columns
+        values = None if self._block is None else self._block.read(features, self._anchor.device, copy_views=False)
+        if values is not None:  # the same sum, with the block's columns in one product
+            weights = torch.cat([getattr(self, key) for key in self._block_weight_keys])
+            logits = torch.addmm(logits, values, weights)
+            columns = self._unblocked_columns
+            if not columns:
+                return logits
+        batch = ColumnBatch(features, self._anchor.device, _parameters(self, self._table_keys))
+        for column in columns:
             weights = getattr(self, self._weight_keys[column.name])
             if isinstance(column, CategoricalColumn):
                 ids, id_weights = batch.ids(column)
