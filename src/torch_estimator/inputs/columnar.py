@@ -10,8 +10,10 @@ network is as much time as the network's own arithmetic.
 by side in one ``[rows, columns]`` tensor, made once per ``input_fn`` call. A batch of them is
 then one slice (or one ``index_select`` when shuffled); the ``features`` dict gets each column
 as a view of that batch (``unbind``, one call for all of them), and the batch comes with a
-:class:`ColumnBlock` that lets ``DenseFeatures`` take the whole matrix without copying, as long
-as the dict still holds those very views.
+:class:`ColumnBlock` from which the column layers read the whole matrix at once
+(``DenseFeatures`` as its output, ``LinearModel`` in one product), as long as the dict still
+holds those very views. ``loops.batches.LazyFeatures`` goes further for canned estimators:
+it makes the views only if something reads the dict.
 
 The price is one copy of those columns per ``input_fn`` call (float64 columns were copied
 anyway, to float32). Columns are strided views of the batch, not contiguous tensors; call
