@@ -99,7 +99,8 @@ def test_a_wide_and_deep_model_warm_starts_from_tensorflows_names():
     regressor.train(est.inputs.numpy_input_fn(x, y, batch_size=3, shuffle=False), steps=1)
     tf = _expected()
     pairs = {"dnn.hidden.0.weight": tf["dnn/hiddenlayer_0/kernel"].T, "dnn.hidden.1.bias": tf["dnn/hiddenlayer_1/bias"],
-             "dnn.logits.weight": tf["dnn/logits/kernel"].T, "dnn.norms.1.weight": tf["dnn/hiddenlayer_1/batchnorm_1/gamma"],
+             "dnn.logits.weight": tf["dnn/logits/kernel"].T,
+             "dnn.norms.1.weight": tf["dnn/hiddenlayer_1/batchnorm_1/gamma"],
              "dnn/input_from_feature_columns.kind_embedding/embedding_weights":
                  tf["dnn/input_from_feature_columns/input_layer/kind_embedding/embedding_weights"],
              "linear/linear_model.kind/weights": tf["linear/linear_model/kind/weights"],
@@ -123,7 +124,8 @@ def test_a_warm_started_network_predicts_what_tensorflows_weights_compute():
     hidden = np.maximum(inputs @ tf["dnn/hiddenlayer_0/kernel"] + tf["dnn/hiddenlayer_0/bias"], 0)
     hidden = np.maximum(hidden @ tf["dnn/hiddenlayer_1/kernel"] + tf["dnn/hiddenlayer_1/bias"], 0)
     expected = (hidden @ tf["dnn/logits/kernel"] + tf["dnn/logits/bias"]).ravel()
-    predicted = [p["predictions"][0] for p in regressor.predict(est.inputs.numpy_input_fn(x, batch_size=3, shuffle=False))]
+    predict_fn = est.inputs.numpy_input_fn(x, batch_size=3, shuffle=False)
+    predicted = [p["predictions"][0] for p in regressor.predict(predict_fn)]
     np.testing.assert_allclose(predicted, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -164,3 +166,20 @@ def test_formats_the_reader_does_not_take_are_named(monkeypatch):
     monkeypatch.setattr(tf_checkpoint, "_fields", lambda data: header)
     with pytest.raises(ValueError, match=r"The checkpoint is big-endian\. Expected a little-endian checkpoint"):
         read_tf_checkpoint(PREFIX)
+
+
+def test_a_tf_estimator_model_dir_warm_starts_our_canned_estimator_to_its_predictions():
+    # data/tf_estimator_wide_deep/ is TF Estimator's own DNNLinearCombinedRegressor (TF 2.15),
+    # trained 5 steps: every name is the one TensorFlow's canned estimators really used.
+    model_dir = os.path.join(os.path.dirname(FIXTURE), "tf_estimator_wide_deep")
+    x = {"a": np.array([0.5, -1.0, 2.0, 0.1]), "b": np.array([1.0, 0.0, -0.5, 0.3]),
+         "kind": np.array(["u", "v", "v", "u"])}
+    regressor = est.DNNLinearCombinedRegressor(
+        tempfile.mkdtemp(), linear_feature_columns=[fc.numeric_column("a"), KIND], dnn_feature_columns=DNN_COLUMNS,
+        dnn_hidden_units=[4, 3], batch_norm=True,
+        warm_start_from=est.WarmStartSettings(model_dir, vars_to_warm_start=[".*"]),
+        config=est.RunConfig(progress_bar=False))
+    # No training: predict makes the modules, warm-started (batch-norm statistics included).
+    predicted = [p["predictions"][0] for p in regressor.predict(est.inputs.numpy_input_fn(x, batch_size=4,
+                                                                                          shuffle=False))]
+    np.testing.assert_allclose(predicted, np.load(os.path.join(model_dir, "predictions.npy")), rtol=1e-5, atol=1e-7)
