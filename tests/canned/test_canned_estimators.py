@@ -152,3 +152,20 @@ def test_errors(tmp_path):
         est.DNNLinearCombinedRegressor(model_dir=str(tmp_path))
     with pytest.raises(ValueError, match="dnn_hidden_units must be defined"):
         est.DNNLinearCombinedRegressor(model_dir=str(tmp_path), dnn_feature_columns=COLUMNS)
+
+
+def test_the_dnns_batch_norm_keeps_tensorflows_moving_statistics():
+    from torch_estimator.canned.dnn import BatchNorm
+
+    torch.manual_seed(0)
+    norm, batch = BatchNorm(3), torch.randn(4, 3) * 2 + 1
+    output = norm(batch)
+    # Moving averages with momentum 0.999 of the batch's mean and *biased* variance (Keras's
+    # rule; torch's BatchNorm1d would take the unbiased variance, 4/3 of it here).
+    assert torch.allclose(norm.running_mean, 0.001 * batch.mean(0))
+    assert torch.allclose(norm.running_var, 0.999 + 0.001 * batch.var(0, correction=0))
+    assert norm.num_batches_tracked.item() == 1
+    expected = (batch - batch.mean(0)) / torch.sqrt(batch.var(0, correction=0) + 1e-3)
+    assert torch.allclose(output, expected, atol=1e-6)  # training: the batch's statistics
+    norm.eval()
+    assert torch.allclose(norm(batch), (batch - norm.running_mean) / torch.sqrt(norm.running_var + 1e-3), atol=1e-6)

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import torch_estimator as est
-from torch_estimator.checkpoint.tf_checkpoint import read_tf_checkpoint, tf_checkpoint_prefix
+from torch_estimator.checkpoint.tf_checkpoint import read_tf_checkpoint, tf_checkpoint_prefix, tf_variable_name
 
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "tf_wide_deep")
 PREFIX = os.path.join(FIXTURE, "model.ckpt-100")
@@ -168,18 +168,53 @@ def test_formats_the_reader_does_not_take_are_named(monkeypatch):
         read_tf_checkpoint(PREFIX)
 
 
-def test_a_tf_estimator_model_dir_warm_starts_our_canned_estimator_to_its_predictions():
-    # data/tf_estimator_wide_deep/ is TF Estimator's own DNNLinearCombinedRegressor (TF 2.15),
-    # trained 5 steps: every name is the one TensorFlow's canned estimators really used.
-    model_dir = os.path.join(os.path.dirname(FIXTURE), "tf_estimator_wide_deep")
-    x = {"a": np.array([0.5, -1.0, 2.0, 0.1]), "b": np.array([1.0, 0.0, -0.5, 0.3]),
-         "kind": np.array(["u", "v", "v", "u"])}
-    regressor = est.DNNLinearCombinedRegressor(
+# TF Estimator's own DNNLinearCombinedRegressor (TF 2.15; data/make_tf_estimator_checkpoint.py):
+# its initial weights (step 0), its weights after 5 steps on one batch of these 4 rows with the
+# default optimizers (DNN Adagrad 0.001, linear FTRL 0.005), and its predictions then.
+TF_ESTIMATOR = os.path.join(os.path.dirname(FIXTURE), "tf_estimator_wide_deep")
+TF_ESTIMATOR_X = {"a": np.array([0.5, -1.0, 2.0, 0.1]), "b": np.array([1.0, 0.0, -0.5, 0.3]),
+                  "kind": np.array(["u", "v", "v", "u"])}
+
+
+def _wide_deep_from(path: str) -> est.Estimator:
+    """Our DNNLinearCombinedRegressor with TF Estimator's columns, warm-started from ``path``."""
+    return est.DNNLinearCombinedRegressor(
         tempfile.mkdtemp(), linear_feature_columns=[fc.numeric_column("a"), KIND], dnn_feature_columns=DNN_COLUMNS,
-        dnn_hidden_units=[4, 3], batch_norm=True,
-        warm_start_from=est.WarmStartSettings(model_dir, vars_to_warm_start=[".*"]),
-        config=est.RunConfig(progress_bar=False))
-    # No training: predict makes the modules, warm-started (batch-norm statistics included).
-    predicted = [p["predictions"][0] for p in regressor.predict(est.inputs.numpy_input_fn(x, batch_size=4,
-                                                                                          shuffle=False))]
-    np.testing.assert_allclose(predicted, np.load(os.path.join(model_dir, "predictions.npy")), rtol=1e-5, atol=1e-7)
+        dnn_hidden_units=[4, 3], batch_norm=True, config=est.RunConfig(progress_bar=False),
+        warm_start_from=est.WarmStartSettings(path, vars_to_warm_start=[".*"]))  # buffers (BN statistics) too
+
+
+def _predictions(regressor: est.Estimator) -> list[float]:
+    input_fn = est.inputs.numpy_input_fn(TF_ESTIMATOR_X, batch_size=4, shuffle=False)
+    return [p["predictions"][0] for p in regressor.predict(input_fn)]
+
+
+def test_a_tf_estimator_model_dir_warm_starts_our_canned_estimator_to_its_predictions():
+    # Every name the mapping assumes is the one TensorFlow's canned estimators really used. No
+    # training: predict makes the modules, warm-started.
+    expected = np.load(os.path.join(TF_ESTIMATOR, "predictions.npy"))
+    np.testing.assert_allclose(_predictions(_wide_deep_from(TF_ESTIMATOR)), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_trained_from_tensorflows_initial_weights_ours_ends_where_tf_estimator_ended():
+    # Started from TF's step 0, the same 5 steps land on TF's step 5: the head's loss, both
+    # optimizers and batch norm (moving statistics included) are TensorFlow's.
+    regressor = _wide_deep_from(os.path.join(TF_ESTIMATOR, "model.ckpt-0"))
+    x, model_dir = TF_ESTIMATOR_X, TF_ESTIMATOR
+    y = np.array([1.0, 0.0, 2.0, 0.5], np.float32)
+    regressor.train(est.inputs.numpy_input_fn(x, y, batch_size=4, num_epochs=None, shuffle=False), steps=5)
+    tf_start, tf_end = read_tf_checkpoint(os.path.join(model_dir, "model.ckpt-0")), read_tf_checkpoint(model_dir)
+    compared = 0
+    for name in regressor.get_variable_names():
+        tf_name = tf_variable_name(name)
+        if tf_name not in tf_end:
+            continue
+        theirs, start = tf_end[tf_name], tf_start[tf_name]
+        if tf_name.endswith("/kernel"):
+            theirs, start = theirs.T, start.T
+        assert np.abs(theirs - start).max() > 1e-3, name  # every compared weight moved in the 5 steps
+        np.testing.assert_allclose(regressor.get_variable_value(name), theirs, rtol=0, atol=1e-6, err_msg=name)
+        compared += 1
+    assert compared == 19  # 6 dense, 8 batch norm (moving statistics too), 1 embedding, 3 linear, global_step
+    np.testing.assert_allclose(_predictions(regressor), np.load(os.path.join(model_dir, "predictions.npy")),
+                               rtol=1e-5, atol=1e-6)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F  # noqa: N812 - the conventional alias
 from torch import nn
 
 from torch_estimator.canned.base import (
@@ -25,6 +26,29 @@ from torch_estimator.modules import get_module
 LEARNING_RATE = 0.05  # TensorFlow's canned DNN default for an optimizer given by name
 
 
+class BatchNorm(nn.BatchNorm1d):
+    """TensorFlow's batch normalization (Keras's ``BatchNormalization`` in TF's canned DNN).
+
+    Epsilon 1e-3 and momentum 0.999 (torch's 0.001), and the moving variance updated with the
+    batch's *biased* variance, as TensorFlow does: torch's ``running_var`` takes the unbiased
+    one, ``n / (n - 1)`` times larger (a third larger for a batch of 4), so a model trained here
+    would predict differently from the same model trained by TensorFlow. Normalisation itself
+    (the batch's biased statistics in training, the moving ones otherwise) is torch's.
+    """
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__(num_features, eps=1e-3, momentum=0.001)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(inputs)
+        with torch.no_grad():
+            self.running_mean.lerp_(inputs.mean(0), self.momentum)
+            self.running_var.lerp_(inputs.var(0, correction=0), self.momentum)
+            self.num_batches_tracked.add_(1)
+        return F.batch_norm(inputs, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+
 class DNN(nn.Module):
     """Hidden layers (``hiddenlayer_<i>``: linear, activation, dropout, batch norm) and ``logits``,
     in TensorFlow's order and with its batch-norm momentum (0.999, i.e. torch's 0.001)."""
@@ -39,7 +63,7 @@ class DNN(nn.Module):
         for units in hidden_units:
             self.hidden.append(nn.Linear(in_features, units))
             if self.norms is not None:
-                self.norms.append(nn.BatchNorm1d(units, eps=1e-3, momentum=0.001))
+                self.norms.append(BatchNorm(units))
             in_features = units
         self.dropout = nn.Dropout(dropout) if dropout else None
         self.logits = nn.Linear(in_features, logits_dimension)

@@ -8,8 +8,9 @@ the project does not depend on; run once by hand in a separate environment
 
     python tests/checkpoint/data/make_tf_estimator_checkpoint.py
 
-Only the files the test reads are kept: the `checkpoint` index, the step-5 checkpoint and
-predictions.npy (what TF's predict returned for the 4 rows below after 5 training steps).
+Only the files the tests read are kept: the `checkpoint` index, the checkpoints at steps 0 (the
+initial weights) and 5, and predictions.npy (what TF's predict returned for the 4 rows below
+after 5 training steps on them, one batch of 4 per step, default optimizers).
 """
 
 import os
@@ -37,7 +38,8 @@ def main() -> None:
     predictions = [p["predictions"][0] for p in estimator.predict(numpy_input_fn(X, batch_size=4, shuffle=False))]
     shutil.rmtree(HERE, ignore_errors=True)
     os.makedirs(HERE)
-    for name in ("checkpoint", "model.ckpt-5.index", "model.ckpt-5.data-00000-of-00001"):
+    for name in ("checkpoint", "model.ckpt-0.index", "model.ckpt-0.data-00000-of-00001", "model.ckpt-5.index",
+                 "model.ckpt-5.data-00000-of-00001"):
         shutil.copy(os.path.join(model_dir, name), HERE)
     np.save(os.path.join(HERE, "predictions.npy"), np.array(predictions, np.float32))
 
