@@ -23,7 +23,12 @@ from torch_estimator.estimator import Estimator
 from torch_estimator.feature_column import input_layer
 from torch_estimator.modules import get_module
 
-LEARNING_RATE = 0.05  # TensorFlow's canned DNN default for an optimizer given by name
+# TensorFlow's canned DNN rate for an optimizer given by name (TF 1's model_fn, and TF's docs).
+# TF 2's v2 model_fn dropped it (get_optimizer_instance_v2(optimizer)), so TF 2 Estimators ran
+# Keras's default 0.001: to continue such a model, pass
+# optimizer=lambda params: est.train.make_optimizer("Adagrad", params, 0.001)
+# (tests/canned/test_tensorflow_fidelity.py does, against TF Estimator 2.15 itself).
+LEARNING_RATE = 0.05
 
 
 class BatchNorm(nn.BatchNorm1d):

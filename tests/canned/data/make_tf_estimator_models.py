@@ -1,0 +1,67 @@
+"""Writes tests/canned/data/tf_estimator/<name>/: model_dirs of TF Estimator's own canned
+estimators, for the fidelity tests in tests/canned/test_tensorflow_fidelity.py.
+
+Needs TensorFlow 2.15 and tensorflow-estimator 2.15 (the last releases with Estimator), which
+the project does not depend on; run once by hand in a separate environment
+(`pip install tensorflow-cpu==2.15.1 tensorflow-estimator==2.15.0`), then commit the files:
+
+    python tests/canned/data/make_tf_estimator_models.py
+
+Each estimator trains 5 steps with its default optimizer on rows.py's data (batches of 8 rows in
+order, so the steps alternate the two halves), then evaluates on all 16 rows. Kept: the
+`checkpoint` index, the checkpoints at steps 0 and 5, and evaluate's results (eval.json).
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+from rows import data  # this folder's rows.py, shared with the tests
+
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tf_estimator")
+
+
+def estimators(model_dir):
+    fc = tf.feature_column
+    kind = fc.categorical_column_with_vocabulary_list("kind", ["u", "v", "w"])
+    numeric = [fc.numeric_column("a"), fc.numeric_column("b")]
+    config = tf.estimator.RunConfig(tf_random_seed=0)
+    return {
+        "dnn_binary": ("binary", lambda: tf.estimator.DNNClassifier(
+            [4], numeric + [fc.indicator_column(kind)], model_dir=model_dir, config=config)),
+        "dnn_multiclass": ("multiclass", lambda: tf.estimator.DNNClassifier(
+            [4], numeric + [fc.embedding_column(kind, 2)], model_dir=model_dir, n_classes=3, config=config)),
+        "dnn_regressor": ("regression", lambda: tf.estimator.DNNRegressor(
+            [4, 3], numeric + [fc.embedding_column(kind, 2)], model_dir=model_dir, config=config)),
+        "linear_regressor": ("regression", lambda: tf.estimator.LinearRegressor(
+            numeric + [kind], model_dir=model_dir, config=config)),
+        "linear_classifier": ("binary", lambda: tf.estimator.LinearClassifier(
+            numeric + [kind], model_dir=model_dir, config=config)),
+        "baseline_classifier": ("multiclass", lambda: tf.estimator.BaselineClassifier(
+            model_dir=model_dir, n_classes=3, config=config)),
+    }
+
+
+def main() -> None:
+    x, labels = data()
+    numpy_input_fn = tf.compat.v1.estimator.inputs.numpy_input_fn
+    shutil.rmtree(HERE, ignore_errors=True)
+    for name in estimators(None):
+        model_dir = tempfile.mkdtemp()
+        problem, make = estimators(model_dir)[name]
+        estimator = make()
+        estimator.train(numpy_input_fn(x, labels[problem], batch_size=8, num_epochs=None, shuffle=False), steps=5)
+        metrics = estimator.evaluate(numpy_input_fn(x, labels[problem], batch_size=16, shuffle=False))
+        target = os.path.join(HERE, name)
+        os.makedirs(target)
+        for file in ("checkpoint", "model.ckpt-0.index", "model.ckpt-0.data-00000-of-00001", "model.ckpt-5.index",
+                     "model.ckpt-5.data-00000-of-00001"):
+            shutil.copy(os.path.join(model_dir, file), target)
+        with open(os.path.join(target, "eval.json"), "w") as file:
+            json.dump({key: float(value) for key, value in metrics.items()}, file, indent=1, sort_keys=True)
+
+
+if __name__ == "__main__":
+    main()

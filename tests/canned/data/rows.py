@@ -1,0 +1,15 @@
+"""The 16 rows TF Estimator's canned estimators were trained on (make_tf_estimator_models.py)
+and ours are compared on (tests/canned/test_tensorflow_fidelity.py)."""
+
+import numpy as np
+
+
+def data() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Numbers a, b and a category kind; regression, binary and 3-class labels."""
+    rng = np.random.default_rng(0)
+    x = {"a": rng.normal(size=16).round(3), "b": rng.normal(size=16).round(3),
+         "kind": np.array(["u", "v", "w", "u"] * 4)}
+    score = x["a"] - x["b"] + (x["kind"] == "u")
+    labels = {"regression": score.astype(np.float32), "binary": (score > 0.5).astype(np.int64),
+              "multiclass": np.digitize(score, [-0.5, 1.0]).astype(np.int64)}
+    return x, labels
