@@ -63,6 +63,15 @@ ESTIMATORS = {
     # TensorFlow's baseline takes no warm_start_from; both start from a zero bias.
     "baseline_classifier": ("multiclass", lambda model_dir, warm: est.BaselineClassifier(
         model_dir=model_dir, n_classes=3)),
+    "dnn_weighted_names": ("names", lambda model_dir, warm: est.DNNClassifier(
+        [4], NUMERIC + [fc.indicator_column(KIND)], model_dir=model_dir, n_classes=3, weight_column="w",
+        label_vocabulary=["lo", "mid", "hi"], warm_start_from=warm, optimizer=_tf2_dnn_adagrad)),
+    "linear_bucketized": ("binary", lambda model_dir, warm: est.LinearClassifier(
+        [fc.bucketized_column(NUMERIC[0], [-1.0, 0.0, 1.0]), NUMERIC[1], KIND], model_dir=model_dir,
+        weight_column="w", warm_start_from=warm)),
+    "dnn_multilabel": ("multilabel", lambda model_dir, warm: est.DNNEstimator(
+        est.MultiLabelHead(3), [4], NUMERIC + [fc.indicator_column(KIND)], model_dir=model_dir,
+        warm_start_from=warm, optimizer=_tf2_dnn_adagrad)),
 }
 
 
@@ -96,6 +105,24 @@ def test_from_tensorflows_initial_weights_five_steps_land_on_tensorflows_weights
     assert sorted(metrics) == sorted(expected)
     for key, value in expected.items():
         assert metrics[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+    _check_predictions(estimator, x, tf_dir)
+
+
+def _check_predictions(estimator: est.Estimator, x: dict, tf_dir: str) -> None:
+    """predict's dicts for the first 4 rows: TensorFlow's keys and values (classes as text)."""
+    with open(os.path.join(tf_dir, "predictions.json")) as file:
+        expected = json.load(file)
+    rows = list(estimator.predict(est.inputs.numpy_input_fn({k: v[:4] for k, v in x.items()}, batch_size=4,
+                                                            shuffle=False)))
+    assert len(rows) == len(expected)
+    for ours, theirs in zip(rows, expected):
+        assert sorted(ours) == sorted(theirs)
+        for key, value in theirs.items():
+            if key in ("classes", "all_classes"):
+                assert [str(item) for item in np.ravel(ours[key])] == value, key
+            else:
+                np.testing.assert_allclose(np.asarray(ours[key], np.float64), value, rtol=1e-5, atol=1e-6,
+                                           err_msg=key)
 
 
 def test_a_linear_model_takes_optimizer_none_as_tensorflows_default_ftrl():

@@ -9,7 +9,8 @@ the project does not depend on; run once by hand in a separate environment
 
 Each estimator trains 5 steps with its default optimizer on rows.py's data (batches of 8 rows in
 order, so the steps alternate the two halves), then evaluates on all 16 rows. Kept: the
-`checkpoint` index, the checkpoints at steps 0 and 5, and evaluate's results (eval.json).
+`checkpoint` index, the checkpoints at steps 0 and 5, evaluate's results (eval.json) and
+predict's for the first 4 rows (predictions.json).
 """
 
 import json
@@ -41,6 +42,15 @@ def estimators(model_dir):
             numeric + [kind], model_dir=model_dir, config=config)),
         "baseline_classifier": ("multiclass", lambda: tf.estimator.BaselineClassifier(
             model_dir=model_dir, n_classes=3, config=config)),
+        "dnn_weighted_names": ("names", lambda: tf.estimator.DNNClassifier(
+            [4], numeric + [fc.indicator_column(kind)], model_dir=model_dir, n_classes=3, weight_column="w",
+            label_vocabulary=["lo", "mid", "hi"], config=config)),
+        "linear_bucketized": ("binary", lambda: tf.estimator.LinearClassifier(
+            [fc.bucketized_column(numeric[0], [-1.0, 0.0, 1.0]), numeric[1], kind], model_dir=model_dir,
+            weight_column="w", config=config)),
+        "dnn_multilabel": ("multilabel", lambda: tf.estimator.DNNEstimator(
+            tf.estimator.MultiLabelHead(3), [4], numeric + [fc.indicator_column(kind)], model_dir=model_dir,
+            config=config)),
     }
 
 
@@ -54,6 +64,8 @@ def main() -> None:
         estimator = make()
         estimator.train(numpy_input_fn(x, labels[problem], batch_size=8, num_epochs=None, shuffle=False), steps=5)
         metrics = estimator.evaluate(numpy_input_fn(x, labels[problem], batch_size=16, shuffle=False))
+        predictions = list(estimator.predict(numpy_input_fn({k: v[:4] for k, v in x.items()}, batch_size=4,
+                                                            shuffle=False)))
         target = os.path.join(HERE, name)
         os.makedirs(target)
         for file in ("checkpoint", "model.ckpt-0.index", "model.ckpt-0.data-00000-of-00001", "model.ckpt-5.index",
@@ -61,6 +73,16 @@ def main() -> None:
             shutil.copy(os.path.join(model_dir, file), target)
         with open(os.path.join(target, "eval.json"), "w") as file:
             json.dump({key: float(value) for key, value in metrics.items()}, file, indent=1, sort_keys=True)
+        with open(os.path.join(target, "predictions.json"), "w") as file:
+            json.dump([{key: _plain(value) for key, value in row.items()} for row in predictions], file, indent=1)
+
+
+def _plain(value):
+    """A prediction as JSON: numbers as lists, TensorFlow's byte strings as text."""
+    value = value.tolist()
+    if isinstance(value, list) and value and isinstance(value[0], bytes):
+        return [item.decode() for item in value]
+    return value.decode() if isinstance(value, bytes) else value
 
 
 if __name__ == "__main__":

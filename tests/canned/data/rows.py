@@ -5,11 +5,15 @@ import numpy as np
 
 
 def data() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Numbers a, b and a category kind; regression, binary and 3-class labels."""
+    """Numbers a, b, a category kind and a weight w; regression, binary, 3-class (as ids and as
+    names) and multi-label labels."""
     rng = np.random.default_rng(0)
     x = {"a": rng.normal(size=16).round(3), "b": rng.normal(size=16).round(3),
          "kind": np.array(["u", "v", "w", "u"] * 4)}
     score = x["a"] - x["b"] + (x["kind"] == "u")
     labels = {"regression": score.astype(np.float32), "binary": (score > 0.5).astype(np.int64),
               "multiclass": np.digitize(score, [-0.5, 1.0]).astype(np.int64)}
+    x["w"] = rng.uniform(0.5, 2.0, size=16).round(3)
+    labels["names"] = np.array(["lo", "mid", "hi"])[labels["multiclass"]]
+    labels["multilabel"] = np.stack([score > 0, x["a"] > 0, x["kind"] == "v"], axis=1).astype(np.int64)
     return x, labels
