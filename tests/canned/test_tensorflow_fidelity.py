@@ -37,11 +37,15 @@ def _load_rows():
 _data = _load_rows()
 
 
-def _tf2_dnn_adagrad(params):
-    """What TF 2's canned DNN really ran for optimizer='Adagrad': its v2 model_fn built the
+def _tf2_dnn(name: str):
+    """What TF 2's canned DNN really ran for an optimizer name: its v2 model_fn built the
     optimizer without the canned rate (``get_optimizer_instance_v2(optimizer)``), so Keras's
-    default 0.001 applied, not the documented 0.05 that TF 1 used and ours keeps."""
-    return est.train.make_optimizer("Adagrad", params, learning_rate=0.001)
+    default rate applied (0.001; SGD 0.01), not the documented 0.05 that TF 1 used and ours
+    keeps. ``make_optimizer`` without a rate uses those Keras defaults."""
+    return lambda params: est.train.make_optimizer(name, params)
+
+
+_tf2_dnn_adagrad = _tf2_dnn("Adagrad")
 
 
 KIND = fc.categorical_column_with_vocabulary_list("kind", ["u", "v", "w"])
@@ -72,6 +76,19 @@ ESTIMATORS = {
     "dnn_multilabel": ("multilabel", lambda model_dir, warm: est.DNNEstimator(
         est.MultiLabelHead(3), [4], NUMERIC + [fc.indicator_column(KIND)], model_dir=model_dir,
         warm_start_from=warm, optimizer=_tf2_dnn_adagrad)),
+    "dnn_poisson": ("counts", lambda model_dir, warm: est.DNNEstimator(
+        est.PoissonRegressionHead(), [4], NUMERIC, model_dir=model_dir, warm_start_from=warm,
+        optimizer=_tf2_dnn_adagrad)),
+    "dnn_two_labels": ("pair", lambda model_dir, warm: est.DNNRegressor(
+        [4], NUMERIC, model_dir=model_dir, label_dimension=2, warm_start_from=warm, optimizer=_tf2_dnn_adagrad)),
+    **{f"dnn_{name.lower()}": ("regression", lambda model_dir, warm, name=name: est.DNNRegressor(
+        [4], NUMERIC, model_dir=model_dir, warm_start_from=warm, optimizer=_tf2_dnn(name)))
+       for name in ("Adam", "RMSProp", "SGD")},
+    "linear_adagrad": ("regression", lambda model_dir, warm: est.LinearRegressor(
+        NUMERIC + [KIND], model_dir=model_dir, optimizer="Adagrad", warm_start_from=warm)),
+    "wide_deep_classifier": ("binary", lambda model_dir, warm: est.DNNLinearCombinedClassifier(
+        model_dir=model_dir, linear_feature_columns=[KIND], dnn_feature_columns=NUMERIC, dnn_hidden_units=[4],
+        warm_start_from=warm)),
 }
 
 

@@ -51,6 +51,21 @@ def estimators(model_dir):
         "dnn_multilabel": ("multilabel", lambda: tf.estimator.DNNEstimator(
             tf.estimator.MultiLabelHead(3), [4], numeric + [fc.indicator_column(kind)], model_dir=model_dir,
             config=config)),
+        "dnn_poisson": ("counts", lambda: tf.estimator.DNNEstimator(
+            tf.estimator.PoissonRegressionHead(), [4], numeric, model_dir=model_dir, config=config)),
+        "dnn_two_labels": ("pair", lambda: tf.estimator.DNNRegressor(
+            [4], numeric, model_dir=model_dir, label_dimension=2, config=config)),
+        "dnn_adam": ("regression", lambda: tf.estimator.DNNRegressor(
+            [4], numeric, model_dir=model_dir, optimizer="Adam", config=config)),
+        "dnn_rmsprop": ("regression", lambda: tf.estimator.DNNRegressor(
+            [4], numeric, model_dir=model_dir, optimizer="RMSProp", config=config)),
+        "dnn_sgd": ("regression", lambda: tf.estimator.DNNRegressor(
+            [4], numeric, model_dir=model_dir, optimizer="SGD", config=config)),
+        "linear_adagrad": ("regression", lambda: tf.estimator.LinearRegressor(
+            numeric + [kind], model_dir=model_dir, optimizer="Adagrad", config=config)),
+        "wide_deep_classifier": ("binary", lambda: tf.estimator.DNNLinearCombinedClassifier(
+            model_dir=model_dir, linear_feature_columns=[kind], dnn_feature_columns=numeric, dnn_hidden_units=[4],
+            config=config)),
     }
 
 
