@@ -49,6 +49,15 @@ _tf2_dnn_adagrad = _tf2_dnn("Adagrad")
 
 
 KIND = fc.categorical_column_with_vocabulary_list("kind", ["u", "v", "w"])
+
+
+def _more_columns() -> list:
+    """Identity (an out-of-range id takes the default), vocabulary-file and weighted columns."""
+    ids = fc.categorical_column_with_identity("id", num_buckets=4, default_value=0)
+    names = fc.categorical_column_with_vocabulary_file("kind", os.path.join(HERE, os.pardir, "vocabulary.txt"),
+                                                       num_oov_buckets=1)
+    return [fc.numeric_column("a"), fc.indicator_column(fc.weighted_categorical_column(KIND, "w")),
+            fc.embedding_column(ids, 2), fc.embedding_column(names, 2)]
 NUMERIC = [fc.numeric_column("a"), fc.numeric_column("b")]
 ESTIMATORS = {
     "dnn_binary": ("binary", lambda model_dir, warm: est.DNNClassifier(
@@ -89,6 +98,8 @@ ESTIMATORS = {
     "wide_deep_classifier": ("binary", lambda model_dir, warm: est.DNNLinearCombinedClassifier(
         model_dir=model_dir, linear_feature_columns=[KIND], dnn_feature_columns=NUMERIC, dnn_hidden_units=[4],
         warm_start_from=warm)),
+    "dnn_more_columns": ("multiclass", lambda model_dir, warm: est.DNNClassifier(
+        [4], _more_columns(), model_dir=model_dir, n_classes=3, warm_start_from=warm, optimizer=_tf2_dnn_adagrad)),
 }
 
 
@@ -122,6 +133,12 @@ def test_from_tensorflows_initial_weights_five_steps_land_on_tensorflows_weights
     assert sorted(metrics) == sorted(expected)
     for key, value in expected.items():
         assert metrics[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+    # In batches of 5 (5, 5, 5, 1): TF's `loss` is the mean of the batches' losses, the rest per example.
+    batched = estimator.evaluate(est.inputs.numpy_input_fn(x, labels[problem], batch_size=5, shuffle=False))
+    with open(os.path.join(tf_dir, "eval_batches_of_5.json")) as file:
+        expected = json.load(file)
+    for key, value in expected.items():
+        assert batched[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
     _check_predictions(estimator, x, tf_dir)
 
 

@@ -9,8 +9,9 @@ the project does not depend on; run once by hand in a separate environment
 
 Each estimator trains 5 steps with its default optimizer on rows.py's data (batches of 8 rows in
 order, so the steps alternate the two halves), then evaluates on all 16 rows. Kept: the
-`checkpoint` index, the checkpoints at steps 0 and 5, evaluate's results (eval.json) and
-predict's for the first 4 rows (predictions.json).
+`checkpoint` index, the checkpoints at steps 0 and 5, evaluate's results in one batch
+(eval.json) and in batches of 5 rows (eval_batches_of_5.json), and predict's for the first 4
+rows (predictions.json).
 """
 
 import json
@@ -66,7 +67,20 @@ def estimators(model_dir):
         "wide_deep_classifier": ("binary", lambda: tf.estimator.DNNLinearCombinedClassifier(
             model_dir=model_dir, linear_feature_columns=[kind], dnn_feature_columns=numeric, dnn_hidden_units=[4],
             config=config)),
+        "dnn_more_columns": ("multiclass", lambda: tf.estimator.DNNClassifier(
+            [4], more_columns(fc, kind), model_dir=model_dir, n_classes=3, config=config)),
     }
+
+
+def more_columns(fc, kind):
+    """Identity, vocabulary-file and weighted columns (vocabulary.txt beside this file). (Shared
+    embeddings cannot be made in TF 2's eager mode, where the estimators' columns are built.)"""
+    ids = fc.categorical_column_with_identity("id", num_buckets=4, default_value=0)
+    names = fc.categorical_column_with_vocabulary_file(
+        "kind", os.path.join(os.path.dirname(HERE), "vocabulary.txt"), num_oov_buckets=1)
+    weighted = fc.weighted_categorical_column(kind, "w")
+    return [fc.numeric_column("a"), fc.indicator_column(weighted), fc.embedding_column(ids, 2),
+            fc.embedding_column(names, 2)]
 
 
 def main() -> None:
@@ -79,6 +93,7 @@ def main() -> None:
         estimator = make()
         estimator.train(numpy_input_fn(x, labels[problem], batch_size=8, num_epochs=None, shuffle=False), steps=5)
         metrics = estimator.evaluate(numpy_input_fn(x, labels[problem], batch_size=16, shuffle=False))
+        batched = estimator.evaluate(numpy_input_fn(x, labels[problem], batch_size=5, shuffle=False))
         predictions = list(estimator.predict(numpy_input_fn({k: v[:4] for k, v in x.items()}, batch_size=4,
                                                             shuffle=False)))
         target = os.path.join(HERE, name)
@@ -88,6 +103,8 @@ def main() -> None:
             shutil.copy(os.path.join(model_dir, file), target)
         with open(os.path.join(target, "eval.json"), "w") as file:
             json.dump({key: float(value) for key, value in metrics.items()}, file, indent=1, sort_keys=True)
+        with open(os.path.join(target, "eval_batches_of_5.json"), "w") as file:
+            json.dump({key: float(value) for key, value in batched.items()}, file, indent=1, sort_keys=True)
         with open(os.path.join(target, "predictions.json"), "w") as file:
             json.dump([{key: _plain(value) for key, value in row.items()} for row in predictions], file, indent=1)
 
