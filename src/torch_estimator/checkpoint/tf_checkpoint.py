@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+import google_crc32c
 
 from torch_estimator.errors import message
 
@@ -37,6 +37,17 @@ _DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 
            10: np.bool_, 17: np.uint16, 19: np.float16, 22: np.uint32, 23: np.uint64, 8: np.complex64,
            18: np.complex128}
 _DT_STRING, _DT_BFLOAT16 = 7, 14
+
+
+def masked_crc32c(data: bytes) -> int:
+    """TensorFlow's masked CRC-32C (as in TFRecord files and tensor bundles).
+
+    Example:
+        >>> masked_crc32c(b"")
+        2726488792
+    """
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def tf_checkpoint_prefix(path: str) -> str | None:
