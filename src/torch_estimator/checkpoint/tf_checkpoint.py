@@ -4,10 +4,10 @@ A TF Estimator's ``model_dir`` holds ``model.ckpt-<step>.index`` and
 ``model.ckpt-<step>.data-00000-of-00001``. The ``.index`` file is a LevelDB-format table (the
 format of ``tensorflow/core/lib/io/table*``): sorted keys in prefix-compressed blocks (not
 Snappy-compressed: the bundle writer turns that off), an index block and a 48-byte footer.
-Under the empty key is a ``BundleHeaderProto`` (number of data shards, endianness); under each variable name a
-``BundleEntryProto`` (dtype, shape, shard, offset, size, masked CRC-32C) pointing into a data
-shard, where the tensor's bytes are stored raw (strings: their lengths as varints, a checksum,
-then the bytes).
+Under the empty key is a ``BundleHeaderProto`` (number of data shards, endianness); under each
+variable name a ``BundleEntryProto`` (dtype, shape, shard, offset, size, masked CRC-32C)
+pointing into a data shard, where the tensor's bytes are stored raw (strings: their lengths as
+varints, a checksum, then the bytes).
 
 This module decodes those structures directly (the two protos are small enough to read by
 hand), so that :class:`~torch_estimator.WarmStartSettings` can warm-start from a model
@@ -22,12 +22,12 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import google_crc32c
+import numpy as np
 
 from torch_estimator.errors import message
 
-__all__ = ["read_tf_checkpoint", "tf_checkpoint_prefix", "tf_variable_name"]
+__all__ = ["masked_crc32c", "read_tf_checkpoint", "tf_checkpoint_prefix", "tf_variable_name"]
 
 _MAGIC = 0xDB4775248B80FB57
 _FOOTER = 48
