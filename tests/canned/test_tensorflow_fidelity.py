@@ -49,6 +49,7 @@ _tf2_dnn_adagrad = _tf2_dnn("Adagrad")
 
 
 KIND = fc.categorical_column_with_vocabulary_list("kind", ["u", "v", "w"])
+TAGS = fc.categorical_column_with_vocabulary_list("tags", ["u", "v", "w"])
 
 
 def _more_columns() -> list:
@@ -100,6 +101,13 @@ ESTIMATORS = {
         warm_start_from=warm)),
     "dnn_more_columns": ("multiclass", lambda model_dir, warm: est.DNNClassifier(
         [4], _more_columns(), model_dir=model_dir, n_classes=3, warm_start_from=warm, optimizer=_tf2_dnn_adagrad)),
+    # Multi-valued string input, "" for missing values, each sparse combiner.
+    **{f"linear_tags_{combiner}": ("regression", lambda model_dir, warm, combiner=combiner: est.LinearRegressor(
+        [TAGS, NUMERIC[0]], model_dir=model_dir, sparse_combiner=combiner, warm_start_from=warm))
+       for combiner in ("sum", "mean", "sqrtn")},
+    "dnn_tags": ("regression", lambda model_dir, warm: est.DNNRegressor(
+        [4], [fc.embedding_column(TAGS, 2, combiner="sqrtn"), fc.indicator_column(KIND)], model_dir=model_dir,
+        warm_start_from=warm, optimizer=_tf2_dnn_adagrad)),
 }
 
 

@@ -69,6 +69,13 @@ def estimators(model_dir):
             config=config)),
         "dnn_more_columns": ("multiclass", lambda: tf.estimator.DNNClassifier(
             [4], more_columns(fc, kind), model_dir=model_dir, n_classes=3, config=config)),
+        **{f"linear_tags_{combiner}": ("regression", lambda combiner=combiner: tf.estimator.LinearRegressor(
+            [fc.categorical_column_with_vocabulary_list("tags", ["u", "v", "w"]), numeric[0]], model_dir=model_dir,
+            sparse_combiner=combiner, config=config)) for combiner in ("sum", "mean", "sqrtn")},
+        "dnn_tags": ("regression", lambda: tf.estimator.DNNRegressor(
+            [4], [fc.embedding_column(fc.categorical_column_with_vocabulary_list("tags", ["u", "v", "w"]), 2,
+                                      combiner="sqrtn"), fc.indicator_column(kind)], model_dir=model_dir,
+            config=config)),
     }
 
 
