@@ -105,6 +105,12 @@ ESTIMATORS = {
     **{f"linear_tags_{combiner}": ("regression", lambda model_dir, warm, combiner=combiner: est.LinearRegressor(
         [TAGS, NUMERIC[0]], model_dir=model_dir, sparse_combiner=combiner, warm_start_from=warm))
        for combiner in ("sum", "mean", "sqrtn")},
+    "dnn_thresholds": ("binary", lambda model_dir, warm: est.DNNEstimator(
+        est.BinaryClassHead(thresholds=[0.3, 0.7]), [4], NUMERIC, model_dir=model_dir, warm_start_from=warm,
+        optimizer=_tf2_dnn_adagrad)),
+    "linear_sum_loss": ("regression", lambda model_dir, warm: est.LinearEstimator(
+        est.RegressionHead(loss_reduction=est.losses.Reduction.SUM), NUMERIC + [KIND], model_dir=model_dir,
+        warm_start_from=warm)),
     "dnn_tags": ("regression", lambda model_dir, warm: est.DNNRegressor(
         [4], [fc.embedding_column(TAGS, 2, combiner="sqrtn"), fc.indicator_column(KIND)], model_dir=model_dir,
         warm_start_from=warm, optimizer=_tf2_dnn_adagrad)),

@@ -72,6 +72,11 @@ def estimators(model_dir):
         **{f"linear_tags_{combiner}": ("regression", lambda combiner=combiner: tf.estimator.LinearRegressor(
             [fc.categorical_column_with_vocabulary_list("tags", ["u", "v", "w"]), numeric[0]], model_dir=model_dir,
             sparse_combiner=combiner, config=config)) for combiner in ("sum", "mean", "sqrtn")},
+        "dnn_thresholds": ("binary", lambda: tf.estimator.DNNEstimator(
+            tf.estimator.BinaryClassHead(thresholds=[0.3, 0.7]), [4], numeric, model_dir=model_dir, config=config)),
+        "linear_sum_loss": ("regression", lambda: tf.estimator.LinearEstimator(
+            tf.estimator.RegressionHead(loss_reduction=tf.keras.losses.Reduction.SUM), numeric + [kind],
+            model_dir=model_dir, config=config)),
         "dnn_tags": ("regression", lambda: tf.estimator.DNNRegressor(
             [4], [fc.embedding_column(fc.categorical_column_with_vocabulary_list("tags", ["u", "v", "w"]), 2,
                                       combiner="sqrtn"), fc.indicator_column(kind)], model_dir=model_dir,
