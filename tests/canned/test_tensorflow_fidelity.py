@@ -18,6 +18,7 @@ import tempfile
 
 import numpy as np
 import pytest
+import torch
 
 import torch_estimator as est
 from torch_estimator.checkpoint.tf_checkpoint import read_tf_checkpoint, tf_variable_name
@@ -111,6 +112,17 @@ ESTIMATORS = {
     "linear_sum_loss": ("regression", lambda model_dir, warm: est.LinearEstimator(
         est.RegressionHead(loss_reduction=est.losses.Reduction.SUM), NUMERIC + [KIND], model_dir=model_dir,
         warm_start_from=warm)),
+    "baseline_regressor_weighted": ("regression", lambda model_dir, warm: est.BaselineRegressor(
+        model_dir=model_dir, weight_column="w")),
+    "linear_multiclass_names": ("names", lambda model_dir, warm: est.LinearClassifier(
+        NUMERIC + [KIND], model_dir=model_dir, n_classes=3, label_vocabulary=["lo", "mid", "hi"],
+        warm_start_from=warm)),
+    "dnn_tanh": ("regression", lambda model_dir, warm: est.DNNRegressor(
+        [4, 3], NUMERIC, model_dir=model_dir, activation_fn=torch.tanh, warm_start_from=warm,
+        optimizer=_tf2_dnn_adagrad)),
+    "wide_deep_weighted": ("regression", lambda model_dir, warm: est.DNNLinearCombinedRegressor(
+        model_dir, linear_feature_columns=NUMERIC + [KIND], dnn_feature_columns=NUMERIC, dnn_hidden_units=[4],
+        weight_column="w", warm_start_from=warm)),
     "dnn_tags": ("regression", lambda model_dir, warm: est.DNNRegressor(
         [4], [fc.embedding_column(TAGS, 2, combiner="sqrtn"), fc.indicator_column(KIND)], model_dir=model_dir,
         warm_start_from=warm, optimizer=_tf2_dnn_adagrad)),

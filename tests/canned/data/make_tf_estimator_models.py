@@ -77,6 +77,15 @@ def estimators(model_dir):
         "linear_sum_loss": ("regression", lambda: tf.estimator.LinearEstimator(
             tf.estimator.RegressionHead(loss_reduction=tf.keras.losses.Reduction.SUM), numeric + [kind],
             model_dir=model_dir, config=config)),
+        "baseline_regressor_weighted": ("regression", lambda: tf.estimator.BaselineRegressor(
+            model_dir=model_dir, weight_column="w", config=config)),
+        "linear_multiclass_names": ("names", lambda: tf.estimator.LinearClassifier(
+            numeric + [kind], model_dir=model_dir, n_classes=3, label_vocabulary=["lo", "mid", "hi"], config=config)),
+        "dnn_tanh": ("regression", lambda: tf.estimator.DNNRegressor(
+            [4, 3], numeric, model_dir=model_dir, activation_fn=tf.nn.tanh, config=config)),
+        "wide_deep_weighted": ("regression", lambda: tf.estimator.DNNLinearCombinedRegressor(
+            model_dir=model_dir, linear_feature_columns=numeric + [kind], dnn_feature_columns=numeric,
+            dnn_hidden_units=[4], weight_column="w", config=config)),
         "dnn_tags": ("regression", lambda: tf.estimator.DNNRegressor(
             [4], [fc.embedding_column(fc.categorical_column_with_vocabulary_list("tags", ["u", "v", "w"]), 2,
                                       combiner="sqrtn"), fc.indicator_column(kind)], model_dir=model_dir,
