@@ -33,9 +33,9 @@ _MAGIC = 0xDB4775248B80FB57
 _FOOTER = 48
 _NO_COMPRESSION = 0
 # TensorFlow's DataType enum -> numpy (tensorflow/core/framework/types.proto).
-_DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8, 9: np.int64,
-           10: np.bool_, 17: np.uint16, 19: np.float16, 22: np.uint32, 23: np.uint64, 8: np.complex64,
-           18: np.complex128}
+_DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8, 8: np.complex64,
+           9: np.int64, 10: np.bool_, 17: np.uint16, 18: np.complex128, 19: np.float16, 22: np.uint32,
+           23: np.uint64}
 _DT_STRING, _DT_BFLOAT16 = 7, 14
 
 
@@ -121,9 +121,10 @@ def read_tf_checkpoint(path: str) -> dict[str, np.ndarray]:
         ValueError: ``path`` is no TensorFlow checkpoint, a file is damaged (bad magic number,
             checksum mismatch), or it holds partitioned variables or an unsupported dtype.
 
-    Example:
-        >>> sorted(read_tf_checkpoint("/path/to/tf_model_dir"))  # doctest: +SKIP
-        ['dnn/hiddenlayer_0/bias', 'dnn/hiddenlayer_0/kernel', ..., 'global_step']
+    Example (a TF Estimator's ``model_dir``; tests/checkpoint/data/ has real ones)::
+
+        variables = read_tf_checkpoint("tf_model_dir")
+        variables["dnn/hiddenlayer_0/kernel"].shape  # (inputs, units): TensorFlow's layout
     """
     prefix = tf_checkpoint_prefix(path)
     if prefix is None:

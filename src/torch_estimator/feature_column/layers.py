@@ -276,8 +276,7 @@ def input_layer(features: Mapping[str, Any], feature_columns: Iterable[Any], nam
         ['input_layer.city_embedding/embedding_weights']
     """
     layer = get_module(name, lambda: DenseFeatures(_as_list(feature_columns), trainable=trainable))
-    if getattr(layer, "_checked_columns", None) is not feature_columns:  # checked once per list object
-        _check_same_columns(layer, DenseFeatures, feature_columns, name)
+    _check_same_columns(layer, DenseFeatures, feature_columns, name)
     output = layer(features, cols_to_output_tensors)
     if cols_to_vars is not None:
         cols_to_vars.update((column, layer.variables(column)) for column in layer.feature_columns)

@@ -111,7 +111,8 @@ class PackedColumns:
         table = torch.empty(len(columns[keys[0]]), len(keys), dtype=torch.float32, device=device)
         for index, key in enumerate(keys):
             table[:, index] = columns[key]
-        others = {key: column for key, column in columns.items() if key not in set(keys)}
+        packed = set(keys)
+        others = {key: column for key, column in columns.items() if key not in packed}
         return cls(keys, table, others, tuple(columns))
 
     def rows(self, rows: slice | torch.Tensor) -> torch.Tensor:

@@ -106,7 +106,8 @@ class ArrayBatches:
         columns = tuple(features.items()) if isinstance(features, dict) else None
         for rows in self._selections():
             if packed is not None:
-                batch = features_type.from_packed(packed, packed.rows(rows), {k: _take_rows(c, rows) for k, c in columns})
+                others = {k: _take_rows(c, rows) for k, c in columns}
+                batch = features_type.from_packed(packed, packed.rows(rows), others)
             elif columns is None:
                 batch = features[rows] if type(rows) is slice else _take_rows(features, rows)
             else:
@@ -119,8 +120,8 @@ class ArrayBatches:
         for rows in self._selections():
             features = to_tensors(_take(self._features, rows), device)
             if self._packed is not None:
-                features = features_type.from_packed(self._packed, self._packed.rows(rows).to(device, non_blocking=True),
-                                                     features)
+                values = self._packed.rows(rows).to(device, non_blocking=True)
+                features = features_type.from_packed(self._packed, values, features)
             elif isinstance(features, dict):
                 features = features_type(features)
             yield features, None if self._labels is None else to_tensors(_take(self._labels, rows), device)

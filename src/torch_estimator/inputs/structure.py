@@ -62,7 +62,14 @@ def to_tensors(structure: Any, device: torch.device | str | None = None) -> Any:
 
 
 def batch_size_of(structure: Any) -> int | None:
-    """The leading dimension of the first array-like leaf, or None for scalars/empty."""
+    """The leading dimension of the first array-like leaf, or None for scalars/empty.
+
+    A features dict of packed columns answers from its block, so that a lazy batch
+    (``loops.batches.LazyFeatures``) is not made to build its columns just to be measured.
+    """
+    block = getattr(structure, "column_block", None)
+    if block is not None:
+        return int(block.values.shape[0])
     if isinstance(structure, Mapping):
         for value in structure.values():
             size = batch_size_of(value)

@@ -83,8 +83,7 @@ def evaluate_loop(
             if not batches_seen:
                 runner.create_session(spec.evaluation_hooks)
                 runner.before_run()
-            block = getattr(features, "column_block", None)  # read without making a lazy batch's columns
-            size = block.values.shape[0] if block is not None else batch_size_of(features) or 1
+            size = batch_size_of(features) or 1
             loss = spec.loss.detach().to(torch.float64)
             loss_sum = loss_sum + loss
             weighted_sum = weighted_sum + loss * size

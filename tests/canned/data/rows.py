@@ -19,6 +19,7 @@ def data() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     labels["counts"] = np.abs(score).round().astype(np.float32)
     x["id"] = np.array([0, 1, 2, 3, 7, 1, 2, 0] * 2)  # 7: out of range, the identity column's default
     # Two tags per row, "" where a row has fewer (TensorFlow drops "" from dense string input).
-    x["tags"] = np.array([["u", "v"], ["w", ""], ["", ""], ["v", "v"], ["z", "u"], ["u", ""], ["w", "v"], ["", "w"]] * 2)
+    x["tags"] = np.array([["u", "v"], ["w", ""], ["", ""], ["v", "v"],
+                          ["z", "u"], ["u", ""], ["w", "v"], ["", "w"]] * 2)
     labels["pair"] = np.stack([score, x["a"] * 2], axis=1).astype(np.float32)
     return x, labels
